@@ -1,0 +1,38 @@
+// Shared declarations of the cyllama._core extension: one header for every translation unit
+// (one definition of each nanobind type caster), plus the bind_<concept> entry points.
+#pragma once
+
+#include <family/binding.h>
+#include <llama.h>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace cyllama {
+
+// Owns a llama_model; the Context keeps a reference so the model outlives it.
+struct Model {
+    llama_model * ptr = nullptr;
+    std::string path;
+
+    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool vocab_only);
+    ~Model();
+    Model(const Model &) = delete;
+    Model & operator=(const Model &) = delete;
+
+    const llama_vocab * vocab() const { return llama_model_get_vocab(ptr); }
+};
+
+void bind_model(nb::module_ & m);
+void bind_context(nb::module_ & m);
+
+}  // namespace cyllama

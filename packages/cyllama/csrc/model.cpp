@@ -1,0 +1,127 @@
+// Model loading, vocabulary (tokenize / detokenize) and metadata.
+#include "common.h"
+
+namespace cyllama {
+
+Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vocab_only)
+    : path(path_) {
+    llama_model_params params = llama_model_default_params();
+    params.n_gpu_layers = n_gpu_layers;
+    params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    params.vocab_only = vocab_only;
+    family::mark_log();
+    {
+        nb::gil_scoped_release release;
+        ptr = llama_model_load_from_file(path.c_str(), params);
+    }
+    if (!ptr) family::raise(family::error_kind::model_load, "failed to load model from " + path);
+}
+
+Model::~Model() {
+    if (ptr) llama_model_free(ptr);
+}
+
+static std::vector<llama_token> tokenize(const Model & self, const std::string & text,
+                                         bool add_special, bool parse_special) {
+    const llama_vocab * vocab = self.vocab();
+    std::vector<llama_token> out(text.size() + 2);
+    int32_t n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), out.data(),
+                               (int32_t) out.size(), add_special, parse_special);
+    if (n == INT32_MIN) throw nb::value_error("text is too long to tokenize");
+    if (n < 0) {
+        out.resize((size_t) -n);
+        n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), out.data(),
+                           (int32_t) out.size(), add_special, parse_special);
+    }
+    out.resize((size_t) n);
+    return out;
+}
+
+static void check_tokens(const Model & self, const std::vector<llama_token> & tokens) {
+    const int32_t n_vocab = llama_vocab_n_tokens(self.vocab());
+    for (llama_token t : tokens) {
+        if (t < 0 || t >= n_vocab) {
+            throw nb::value_error(("token id " + std::to_string(t) + " is out of range [0, " +
+                                   std::to_string(n_vocab) + ")").c_str());
+        }
+    }
+}
+
+static nb::bytes detokenize(const Model & self, const std::vector<llama_token> & tokens,
+                            bool remove_special, bool unparse_special) {
+    check_tokens(self, tokens);
+    std::string out(tokens.size() * 8 + 16, '\0');
+    int32_t n = llama_detokenize(self.vocab(), tokens.data(), (int32_t) tokens.size(), out.data(),
+                                 (int32_t) out.size(), remove_special, unparse_special);
+    if (n < 0) {
+        out.resize((size_t) -n);
+        n = llama_detokenize(self.vocab(), tokens.data(), (int32_t) tokens.size(), out.data(),
+                             (int32_t) out.size(), remove_special, unparse_special);
+    }
+    return nb::bytes(out.data(), (size_t) n);
+}
+
+static nb::bytes token_to_piece(const Model & self, llama_token token, bool special) {
+    check_tokens(self, {token});
+    char buf[256];
+    int32_t n = llama_token_to_piece(self.vocab(), token, buf, sizeof(buf), 0, special);
+    if (n >= 0) return nb::bytes(buf, (size_t) n);
+    std::string big((size_t) -n, '\0');
+    n = llama_token_to_piece(self.vocab(), token, big.data(), (int32_t) big.size(), 0, special);
+    return nb::bytes(big.data(), (size_t) n);
+}
+
+static nb::dict metadata(const Model & self) {
+    nb::dict out;
+    std::vector<char> key(512), val(4096);
+    const int32_t count = llama_model_meta_count(self.ptr);
+    for (int32_t i = 0; i < count; ++i) {
+        int32_t k = llama_model_meta_key_by_index(self.ptr, i, key.data(), key.size());
+        int32_t v = llama_model_meta_val_str_by_index(self.ptr, i, val.data(), val.size());
+        if (v >= (int32_t) val.size()) {
+            val.resize((size_t) v + 1);
+            v = llama_model_meta_val_str_by_index(self.ptr, i, val.data(), val.size());
+        }
+        if (k >= 0 && v >= 0) out[nb::str(key.data(), (size_t) k)] = nb::str(val.data(), (size_t) v);
+    }
+    return out;
+}
+
+void bind_model(nb::module_ & m) {
+    nb::class_<Model>(m, "Model", "A loaded llama.cpp model (weights and vocabulary).")
+        .def(nb::init<const std::string &, int, bool, bool>(), "path"_a, "n_gpu_layers"_a = 0,
+             "use_mmap"_a = true, "vocab_only"_a = false)
+        .def_ro("path", &Model::path)
+        .def("tokenize", &tokenize, "text"_a, "add_special"_a = true, "parse_special"_a = false,
+             "Token ids of UTF-8 text.")
+        .def("detokenize", &detokenize, "tokens"_a, "remove_special"_a = false,
+             "unparse_special"_a = false, "UTF-8 bytes of token ids (may end mid-character).")
+        .def("token_to_piece", &token_to_piece, "token"_a, "special"_a = false)
+        .def_prop_ro("n_vocab", [](const Model & s) { return llama_vocab_n_tokens(s.vocab()); })
+        .def_prop_ro("bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); })
+        .def_prop_ro("eos", [](const Model & s) { return llama_vocab_eos(s.vocab()); })
+        .def_prop_ro("add_bos", [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); })
+        .def("is_eog", [](const Model & s, llama_token t) { return llama_vocab_is_eog(s.vocab(), t); },
+             "token"_a, "Whether the token ends generation (EOS, EOT, ...).")
+        .def_prop_ro("n_ctx_train", [](const Model & s) { return llama_model_n_ctx_train(s.ptr); })
+        .def_prop_ro("n_layer", [](const Model & s) { return llama_model_n_layer(s.ptr); })
+        .def_prop_ro("n_embd", [](const Model & s) { return llama_model_n_embd(s.ptr); })
+        .def_prop_ro("n_params", [](const Model & s) { return llama_model_n_params(s.ptr); })
+        .def_prop_ro("size", [](const Model & s) { return llama_model_size(s.ptr); })
+        .def_prop_ro("description",
+                     [](const Model & s) {
+                         char buf[256];
+                         int32_t n = llama_model_desc(s.ptr, buf, sizeof(buf));
+                         return std::string(buf, n > 0 ? (size_t) n : 0);
+                     })
+        .def("metadata", &metadata, "GGUF metadata as a dict of strings.")
+        .def("chat_template",
+             [](const Model & s, nb::object name) -> nb::object {
+                 const char * t = llama_model_chat_template(
+                     s.ptr, name.is_none() ? nullptr : nb::cast<std::string>(name).c_str());
+                 return t ? nb::object(nb::str(t)) : nb::object(nb::none());
+             },
+             "name"_a = nb::none(), "The model's chat template from its metadata, or None.");
+}
+
+}  // namespace cyllama

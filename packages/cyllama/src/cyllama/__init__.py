@@ -1,0 +1,32 @@
+"""cyllama: llama.cpp for Python on the ggml family's shared, CPU-tuned ggml.
+
+Importing the package loads the best ggml CPU backend module for this CPU (once per process,
+shared with the other family packages) and routes ggml's log into ``logging``.
+"""
+
+from __future__ import annotations
+
+from . import _core, _ggml
+
+_backends = _ggml.setup(_core, "cyllama")
+
+from ._errors import ComputeError, ContextOverflowError, ModelLoadError  # noqa: E402
+from ._llm import LLM  # noqa: E402
+from ._version import __version__  # noqa: E402
+
+__all__ = [
+    "LLM",
+    "ComputeError",
+    "ContextOverflowError",
+    "ModelLoadError",
+    "__version__",
+    "info",
+]
+
+
+def info() -> dict[str, object]:
+    """The ggml build (version, ABI fingerprint), the CPU module chosen and the devices."""
+    data: dict[str, object] = {"cyllama": __version__}
+    data.update(_backends.info())
+    data["system_info"] = _core.llama_system_info()
+    return data

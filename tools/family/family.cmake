@@ -1,0 +1,161 @@
+# The one ggml of the family, built the same way for every package (cyllama, cywhisper, cysd,
+# the GPU plugin and the family/benchmark checks). Include this file, then call
+#
+#   ggml_family_add_ggml()                  # adds ggml from the pinned llama.cpp tree
+#   ggml_family_install(<pkg> <libdir>)     # installs ggml into the wheel, component <pkg>
+#   ggml_family_extension(<target>)         # symbol hygiene + rpath for a nanobind extension
+#
+# Settings (cache variables, set with -C cmake.define.X=... or in pyproject):
+#   GGML_FAMILY_CPU      "all" (every CPU variant as a loadable module: release) or "host"
+#                        (one module for the x86-64-v3/haswell level: quick developer builds)
+#
+# Everything that changes the ggml ABI is set here once, and it all goes into the fingerprint.
+
+include_guard(GLOBAL)
+
+set(GGML_FAMILY_DIR "${CMAKE_CURRENT_LIST_DIR}")
+set(GGML_FAMILY_CPU "all" CACHE STRING "CPU backend modules: all (every ISA variant) or host")
+set_property(CACHE GGML_FAMILY_CPU PROPERTY STRINGS all host)
+
+# Defines that change the layout of ggml structs. stable-diffusion.cpp needs 128-byte tensor
+# names (llama.cpp defaults to 64); ggml_tensor changes size with it, so every target of the
+# family, and every plugin, must agree.
+set(GGML_FAMILY_LAYOUT_DEFINES "GGML_MAX_NAME=128")
+
+# Locate a patched upstream tree: inside an sdist it was force-included as _upstream/<key>;
+# in a git checkout tools/upstream.py fetches, verifies and patches it into .upstream/<key>.
+function(ggml_family_upstream key out_var)
+  if(EXISTS "${CMAKE_SOURCE_DIR}/_upstream/${key}/CMakeLists.txt")
+    set(${out_var} "${CMAKE_SOURCE_DIR}/_upstream/${key}" PARENT_SCOPE)
+    return()
+  endif()
+  get_filename_component(_repo "${GGML_FAMILY_DIR}/../.." ABSOLUTE)
+  if(NOT EXISTS "${_repo}/tools/upstream.py")
+    message(FATAL_ERROR "ggml family: no _upstream/${key} (sdist) and no tools/upstream.py "
+                        "(checkout) found: cannot locate the ${key} sources")
+  endif()
+  find_package(Python COMPONENTS Interpreter REQUIRED)
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" "${_repo}/tools/upstream.py" path "${key}"
+    OUTPUT_VARIABLE _path ERROR_VARIABLE _err RESULT_VARIABLE _rc
+    OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "ggml family: fetching ${key} failed:\n${_err}")
+  endif()
+  set(${out_var} "${_path}" PARENT_SCOPE)
+endfunction()
+
+# The ggml ABI fingerprint: a short hash over the public ggml headers, the backend interface
+# (ggml-backend-impl.h carries GGML_BACKEND_API_VERSION and the structs a backend module fills
+# in) and the layout-changing defines. Equal fingerprints mean a backend module built for one
+# host is safe in another.
+function(ggml_family_fingerprint ggml_dir out_fp out_version out_api)
+  file(GLOB _headers "${ggml_dir}/include/*.h")
+  list(SORT _headers)
+  list(APPEND _headers "${ggml_dir}/src/ggml-backend-impl.h")
+  set(_acc "")
+  foreach(_h IN LISTS _headers)
+    file(SHA256 "${_h}" _hash)
+    get_filename_component(_name "${_h}" NAME)
+    string(APPEND _acc "${_name}:${_hash}\n")
+  endforeach()
+  file(STRINGS "${ggml_dir}/src/ggml-backend-impl.h" _api REGEX "define GGML_BACKEND_API_VERSION")
+  string(REGEX MATCH "[0-9]+" _api "${_api}")
+  file(STRINGS "${ggml_dir}/CMakeLists.txt" _ver REGEX "set\\(GGML_VERSION_(MAJOR|MINOR|PATCH) ")
+  string(REGEX REPLACE "[^;]*GGML_VERSION_[A-Z]+ ([0-9]+)\\)" "\\1" _ver "${_ver}")
+  string(REPLACE ";" "." _ver "${_ver}")
+  string(APPEND _acc "api:${_api}\ndefines:${GGML_FAMILY_LAYOUT_DEFINES}\n")
+  string(SHA256 _fp "${_acc}")
+  string(SUBSTRING "${_fp}" 0 12 _fp)
+  set(${out_fp} "${_fp}" PARENT_SCOPE)
+  set(${out_version} "${_ver}" PARENT_SCOPE)
+  set(${out_api} "${_api}" PARENT_SCOPE)
+endfunction()
+
+macro(ggml_family_add_ggml)
+  ggml_family_upstream(llama.cpp GGML_FAMILY_LLAMA_DIR)
+  set(GGML_FAMILY_GGML_DIR "${GGML_FAMILY_LLAMA_DIR}/ggml")
+  ggml_family_fingerprint("${GGML_FAMILY_GGML_DIR}" GGML_FAMILY_FINGERPRINT
+                          GGML_FAMILY_GGML_VERSION GGML_FAMILY_BACKEND_API)
+  message(STATUS "ggml family: ggml ${GGML_FAMILY_GGML_VERSION}, backend API "
+                 "${GGML_FAMILY_BACKEND_API}, fingerprint ${GGML_FAMILY_FINGERPRINT}, "
+                 "CPU modules: ${GGML_FAMILY_CPU}")
+
+  add_compile_definitions(${GGML_FAMILY_LAYOUT_DEFINES})
+  # Export only what is marked GGML_API / LLAMA_API / WHISPER_API ..., as on Windows.
+  set(CMAKE_C_VISIBILITY_PRESET hidden)
+  set(CMAKE_CXX_VISIBILITY_PRESET hidden)
+  set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
+  set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
+  set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+
+  set(BUILD_SHARED_LIBS ON)
+  set(GGML_BACKEND_DL ON)
+  set(GGML_NATIVE OFF)
+  # No OpenMP: ggml's own thread pool is as fast here and keeps libgomp out of the wheels.
+  set(GGML_OPENMP OFF)
+  set(GGML_BUILD_TESTS OFF)
+  set(GGML_BUILD_EXAMPLES OFF)
+  set(GGML_CCACHE ON)
+  if(GGML_FAMILY_CPU STREQUAL "all")
+    set(GGML_CPU_ALL_VARIANTS ON)
+  elseif(GGML_FAMILY_CPU STREQUAL "host")
+    set(GGML_CPU_ALL_VARIANTS OFF)
+  else()
+    message(FATAL_ERROR "GGML_FAMILY_CPU must be 'all' or 'host', not '${GGML_FAMILY_CPU}'")
+  endif()
+
+  add_subdirectory("${GGML_FAMILY_GGML_DIR}" "${CMAKE_BINARY_DIR}/ggml" EXCLUDE_FROM_ALL)
+
+  # File names and sonames carry the fingerprint: different ggml builds never collide by
+  # soname in one process, identical ones are shared. No version suffix: one file each.
+  foreach(_t ggml-base ggml)
+    set_target_properties(${_t} PROPERTIES OUTPUT_NAME "${_t}-${GGML_FAMILY_FINGERPRINT}")
+    set_property(TARGET ${_t} PROPERTY VERSION)
+    set_property(TARGET ${_t} PROPERTY SOVERSION)
+    ggml_family_local_binding(${_t})
+  endforeach()
+  set_target_properties(ggml PROPERTIES INSTALL_RPATH "$ORIGIN")
+  set_target_properties(ggml PROPERTIES BUILD_RPATH_USE_ORIGIN ON)
+
+  set(GGML_FAMILY_BACKEND_MODULES ${GGML_AVAILABLE_BACKENDS})
+  foreach(_m IN LISTS GGML_FAMILY_BACKEND_MODULES)
+    set_property(TARGET ${_m} PROPERTY VERSION)
+    set_property(TARGET ${_m} PROPERTY SOVERSION)
+    set_target_properties(${_m} PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_RPATH_USE_ORIGIN ON)
+    ggml_family_local_binding(${_m})
+  endforeach()
+endmacro()
+
+# References inside one shared object bind to that object, so a foreign ggml loaded earlier
+# with RTLD_GLOBAL cannot interpose on them; static archives linked in export nothing.
+function(ggml_family_local_binding target)
+  if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    target_link_options(${target} PRIVATE "LINKER:-Bsymbolic" "LINKER:--exclude-libs,ALL")
+  endif()
+endfunction()
+
+# Install libggml-base, libggml and the CPU modules into <libdir> of the wheel.
+function(ggml_family_install component libdir)
+  install(TARGETS ggml-base ggml ${GGML_FAMILY_BACKEND_MODULES}
+          LIBRARY DESTINATION "${libdir}" COMPONENT ${component}
+          RUNTIME DESTINATION "${libdir}" COMPONENT ${component})
+endfunction()
+
+# A Python extension of the family: finds the ggml libraries in ./lib, exports only PyInit_*,
+# and knows its fingerprint.
+function(ggml_family_extension target)
+  target_compile_definitions(${target} PRIVATE
+    GGML_FAMILY_FINGERPRINT="${GGML_FAMILY_FINGERPRINT}"
+    GGML_FAMILY_GGML_VERSION="${GGML_FAMILY_GGML_VERSION}"
+    GGML_FAMILY_BACKEND_API=${GGML_FAMILY_BACKEND_API})
+  target_include_directories(${target} PRIVATE "${GGML_FAMILY_DIR}/include")
+  target_sources(${target} PRIVATE "${GGML_FAMILY_DIR}/src/ggml_registry.cpp")
+  target_link_libraries(${target} PRIVATE ggml ggml-base)
+  if(APPLE)
+    set_target_properties(${target} PROPERTIES INSTALL_RPATH "@loader_path/lib")
+  else()
+    set_target_properties(${target} PROPERTIES INSTALL_RPATH "$ORIGIN/lib")
+  endif()
+  ggml_family_local_binding(${target})
+endfunction()

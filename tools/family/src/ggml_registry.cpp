@@ -1,0 +1,265 @@
+// ggml backend registry, CPU-variant scoring and log routing, shared by every family package.
+// Policy (which module to load, when, what to warn about) lives in the Python _ggml module.
+#include <family/binding.h>
+
+#include <ggml-backend.h>
+
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <utility>
+#include <vector>
+#include <mutex>
+
+#if defined(_WIN32)
+#    include <windows.h>
+#else
+#    include <dlfcn.h>
+#endif
+
+namespace family {
+
+namespace {
+
+// Python-side handler(level: int, line: str). Leaked on purpose: it must outlive every ggml
+// thread that may still log during interpreter shutdown.
+nb::object * g_handler = nullptr;
+// Cleared (atexit) before the interpreter finalises; read without the GIL by ggml threads.
+std::atomic<bool> g_active{false};
+std::atomic<int> g_min_level{GGML_LOG_LEVEL_WARN};
+std::mutex g_mutex;
+std::string g_pending;                 // a line being assembled from GGML_LOG_LEVEL_CONT pieces
+int g_pending_level = GGML_LOG_LEVEL_INFO;
+log_setter g_upstream_log_set = nullptr;
+
+thread_local bool t_collect = false;
+thread_local std::deque<std::string> t_errors;  // recent error lines, for exception messages
+
+void dispatch(int level, std::string line) {
+    if (level >= GGML_LOG_LEVEL_ERROR && t_collect) {
+        t_errors.push_back(line);
+        if (t_errors.size() > 4) t_errors.pop_front();
+    }
+    if (level < g_min_level.load(std::memory_order_relaxed)) return;
+    if (!g_active.load() || !Py_IsInitialized()) {
+        std::fputs((line + "\n").c_str(), stderr);
+        return;
+    }
+    nb::gil_scoped_acquire gil;
+    try {
+        (*g_handler)(level, line);
+    } catch (nb::python_error & e) {
+        e.restore();
+        PyErr_WriteUnraisable(nullptr);
+    }
+}
+
+struct loaded_lib {
+    void * handle = nullptr;
+    std::string error;
+    explicit loaded_lib(const std::string & path) {
+#if defined(_WIN32)
+        handle = (void *) LoadLibraryA(path.c_str());
+        if (!handle) error = "LoadLibrary failed with code " + std::to_string(GetLastError());
+#else
+        handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) error = dlerror();
+#endif
+    }
+    void * sym(const char * name) const {
+#if defined(_WIN32)
+        return (void *) GetProcAddress((HMODULE) handle, name);
+#else
+        return dlsym(handle, name);
+#endif
+    }
+    ~loaded_lib() {
+        if (!handle) return;
+#if defined(_WIN32)
+        FreeLibrary((HMODULE) handle);
+#else
+        dlclose(handle);
+#endif
+    }
+};
+
+const char * dev_type_name(enum ggml_backend_dev_type t) {
+    switch (t) {
+        case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+        case GGML_BACKEND_DEVICE_TYPE_ACCEL: return "accel";
+        default: return "unknown";
+    }
+}
+
+nb::dict describe_device(ggml_backend_dev_t dev) {
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    nb::dict d;
+    d["name"] = ggml_backend_dev_name(dev);
+    d["description"] = ggml_backend_dev_description(dev);
+    d["type"] = dev_type_name(ggml_backend_dev_type(dev));
+    d["memory_free"] = free;
+    d["memory_total"] = total;
+    return d;
+}
+
+}  // namespace
+
+void mark_log() {
+    t_collect = true;
+    t_errors.clear();
+}
+
+void raise(error_kind kind, const std::string & what) {
+    std::string msg = what;
+    if (t_collect && !t_errors.empty()) {
+        msg += " (";
+        for (size_t i = 0; i < t_errors.size(); ++i) {
+            std::string e = t_errors[i];
+            while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+            msg += (i ? "; " : "") + e;
+        }
+        msg += ")";
+    }
+    t_collect = false;
+    t_errors.clear();
+    throw error(kind, msg);
+}
+
+void log_callback(ggml_log_level level, const char * text, void *) {
+    // ggml sends a line in pieces (GGML_LOG_LEVEL_CONT); Python gets whole lines.
+    std::vector<std::pair<int, std::string>> lines;
+    {
+        std::lock_guard<std::mutex> lock(g_mutex);
+        if (level != GGML_LOG_LEVEL_CONT) {
+            if (!g_pending.empty()) lines.emplace_back(g_pending_level, std::move(g_pending));
+            g_pending.clear();
+            g_pending_level = level;
+        }
+        g_pending += text ? text : "";
+        if (!g_pending.empty() && g_pending.back() == '\n') {
+            g_pending.pop_back();
+            lines.emplace_back(g_pending_level, std::move(g_pending));
+            g_pending.clear();
+        }
+    }
+    for (auto & [lvl, line] : lines) dispatch(lvl, std::move(line));
+}
+
+void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
+    g_upstream_log_set = upstream_log_set;
+
+    const std::string mod_name = nb::borrow<nb::str>(m.attr("__name__")).c_str();
+    auto make_error = [&](const char * name, const char * doc) {
+        nb::object cls = nb::steal(PyErr_NewExceptionWithDoc(
+            (mod_name + "." + name).c_str(), doc, PyExc_RuntimeError, nullptr));
+        m.attr(name) = cls;
+        return cls;
+    };
+    static nb::object model_load_error =
+        make_error("ModelLoadError", "A model file could not be read or is not a valid model.");
+    static nb::object compute_error =
+        make_error("ComputeError", "A compute call (decode, encode, sampling) failed.");
+    static nb::object backend_error =
+        make_error("BackendError", "A ggml backend could not be loaded or used.");
+    nb::register_exception_translator([](const std::exception_ptr & p, void *) {
+        try {
+            std::rethrow_exception(p);
+        } catch (const error & e) {
+            nb::object & cls = e.kind == error_kind::model_load ? model_load_error
+                               : e.kind == error_kind::compute  ? compute_error
+                                                                : backend_error;
+            PyErr_SetString(cls.ptr(), e.what());
+        }
+    });
+
+    m.def("ggml_version", [] { return std::string(GGML_FAMILY_GGML_VERSION); },
+          "Version of the family ggml this package was built with.");
+    m.def("fingerprint", [] { return std::string(GGML_FAMILY_FINGERPRINT); },
+          "The ggml ABI fingerprint of this build (backend modules must carry the same one).");
+    m.def("backend_api_version", [] { return GGML_FAMILY_BACKEND_API; },
+          "ggml's GGML_BACKEND_API_VERSION at build time.");
+
+    m.def("set_log_handler",
+          [](nb::object handler, int min_level) {
+              g_active.store(false);
+              g_min_level.store(min_level);
+              if (g_handler == nullptr) g_handler = new nb::object();
+              *g_handler = handler;
+              g_active.store(!handler.is_none());
+              ggml_log_callback cb = handler.is_none() ? nullptr : log_callback;
+              ggml_log_set(cb, nullptr);
+              if (g_upstream_log_set) g_upstream_log_set(cb, nullptr);
+          },
+          nb::arg("handler").none(), nb::arg("min_level") = (int) GGML_LOG_LEVEL_WARN,
+          "Route ggml's (and the library's) log lines to handler(level, line), or back to "
+          "stderr with None. Lines below min_level are dropped before reaching Python.");
+
+    m.def("module_score",
+          [](const std::string & path) -> std::pair<int, std::string> {
+              loaded_lib lib(path);
+              if (!lib.handle) return {-1, lib.error};
+              auto fn = (int (*)(void)) lib.sym("ggml_backend_score");
+              if (!fn) return {-1, "no ggml_backend_score in module"};
+              return {fn(), ""};
+          },
+          nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
+          "Open a backend module, ask its ggml_backend_score (0: cannot run on this machine) "
+          "and close it again. Returns (score, error); score is -1 when it cannot be opened.");
+
+    m.def("backend_load",
+          [](const std::string & path) -> std::string {
+              {
+                  loaded_lib probe(path);  // for a useful message: ggml only logs the failure
+                  if (!probe.handle) {
+                      raise(error_kind::backend, "cannot load backend module " + path + ": " +
+                                                     probe.error);
+                  }
+              }
+              ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
+              if (!reg) raise(error_kind::backend, "ggml refused backend module " + path);
+              return ggml_backend_reg_name(reg);
+          },
+          nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
+          "Load a backend module by path into ggml's registry; returns the backend's name.");
+
+    m.def("backend_registered",
+          [](const std::string & name) { return ggml_backend_reg_by_name(name.c_str()) != nullptr; },
+          nb::arg("name"), "Whether a backend with this name is in the registry.");
+
+    m.def("backends",
+          [] {
+              nb::list out;
+              for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+                  ggml_backend_reg_t reg = ggml_backend_reg_get(i);
+                  nb::dict r;
+                  r["name"] = ggml_backend_reg_name(reg);
+                  nb::list devs;
+                  for (size_t j = 0; j < ggml_backend_reg_dev_count(reg); ++j) {
+                      devs.append(describe_device(ggml_backend_reg_dev_get(reg, j)));
+                  }
+                  r["devices"] = devs;
+                  nb::list feats;
+                  using get_features_t = ggml_backend_feature * (*)(ggml_backend_reg_t);
+                  auto get_features = (get_features_t) ggml_backend_reg_get_proc_address(
+                      reg, "ggml_backend_get_features");
+                  if (get_features) {
+                      for (ggml_backend_feature * f = get_features(reg); f && f->name; ++f) {
+                          feats.append(nb::make_tuple(f->name, f->value));
+                      }
+                  }
+                  r["features"] = feats;
+                  out.append(r);
+              }
+              return out;
+          },
+          "Registered backends: name, devices (name, description, type, memory) and features.");
+}
+
+}  // namespace family
