@@ -43,6 +43,11 @@ class BackendState:
     cpu_scores: dict[str, int] = field(default_factory=dict)
     cpu_errors: dict[str, str] = field(default_factory=dict)
 
+    def sync_log_level(self) -> None:
+        """Apply a changed level of the ``<package>.ggml`` logger to ggml's C-side filter."""
+        logger = logging.getLogger(f"{self.package}.ggml")
+        self.core.set_log_handler(self.core._family_log_handler, _min_level(logger))
+
     def info(self) -> dict[str, Any]:
         """A JSON-friendly description of the ggml build, modules and registered devices."""
         return {
@@ -74,18 +79,26 @@ def _variant(path: Path) -> str:
     return stem.lstrip("-") or "default"
 
 
+def _min_level(logger: logging.Logger) -> int:
+    if logger.isEnabledFor(logging.DEBUG):
+        return 1
+    return 2 if logger.isEnabledFor(logging.INFO) else 3
+
+
 def _install_log_handler(core: ModuleType, package: str) -> None:
+    logging.getLogger(package).addHandler(logging.NullHandler())
     logger = logging.getLogger(f"{package}.ggml")
 
     def handle(level: int, line: str) -> None:
         logger.log(_LOG_LEVELS.get(level, logging.INFO), line)
 
     # Filter in C++ so that debug chatter never crosses into Python unless asked for.
-    min_level = 1 if logger.isEnabledFor(logging.DEBUG) else (
-        2 if logger.isEnabledFor(logging.INFO) else 3)
+    min_level = _min_level(logger)
     core.set_log_handler(handle, min_level)
-    # ggml may still log from its own threads or destructors while Python shuts down.
-    atexit.register(core.set_log_handler, None)
+    core._family_log_handler = handle  # type: ignore[attr-defined]
+    # ggml may still log from its own threads or destructors while Python shuts down: from
+    # then on, lines at min_level and above go straight to stderr.
+    atexit.register(core.set_log_handler, None, max(min_level, 3))
 
 
 def _load_cpu(state: BackendState) -> None:

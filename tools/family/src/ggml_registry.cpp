@@ -50,6 +50,10 @@ void dispatch(int level, std::string line) {
         return;
     }
     nb::gil_scoped_acquire gil;
+    if (!g_active.load()) {  // the handler was removed while this thread waited for the GIL
+        std::fputs((line + "\n").c_str(), stderr);
+        return;
+    }
     try {
         (*g_handler)(level, line);
     } catch (nb::python_error & e) {
@@ -193,13 +197,12 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
               if (g_handler == nullptr) g_handler = new nb::object();
               *g_handler = handler;
               g_active.store(!handler.is_none());
-              ggml_log_callback cb = handler.is_none() ? nullptr : log_callback;
-              ggml_log_set(cb, nullptr);
-              if (g_upstream_log_set) g_upstream_log_set(cb, nullptr);
+              ggml_log_set(log_callback, nullptr);
+              if (g_upstream_log_set) g_upstream_log_set(log_callback, nullptr);
           },
           nb::arg("handler").none(), nb::arg("min_level") = (int) GGML_LOG_LEVEL_WARN,
-          "Route ggml's (and the library's) log lines to handler(level, line), or back to "
-          "stderr with None. Lines below min_level are dropped before reaching Python.");
+          "Route ggml's (and the library's) log lines to handler(level, line), or to stderr "
+          "with None. Lines below min_level are dropped before reaching Python.");
 
     m.def("module_score",
           [](const std::string & path) -> std::pair<int, std::string> {

@@ -132,9 +132,22 @@ class LLM:
         return list(self._model.tokenize(text, add_special, parse_special))
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
-        """Text of token ids; ``special`` renders control tokens such as ``<bos>``."""
-        raw = self._model.detokenize(list(tokens), False, special)
+        """Text of token ids, the inverse of :meth:`tokenize`.
+
+        A leading BOS is dropped (``special=True`` keeps it and renders control tokens), and
+        so is the space a SentencePiece vocabulary puts in front of the first word, so that
+        ``detokenize(tokenize(text)) == text``.
+        """
+        toks = list(tokens)
+        if toks and not special and toks[0] == self._model.bos:
+            toks = toks[1:]
+        raw = self._model.detokenize(toks, False, special)
         return bytes(raw).decode("utf-8", errors="replace")
+
+    def _pieces(self, tokens: Sequence[int]) -> bytes:
+        """The bytes of generated tokens, exactly as they continue the text before them."""
+        piece = self._model.token_to_piece
+        return b"".join(bytes(piece(t, False)) for t in tokens)
 
     # -- generation -------------------------------------------------------------------------
 
@@ -176,7 +189,7 @@ class LLM:
                 break
             ctx.decode([token])
             cached.append(token)
-        return self.detokenize(out)
+        return self._pieces(out).decode("utf-8", errors="replace")
 
     def close(self) -> None:
         """Free the context and the model now rather than at garbage collection."""

@@ -1,0 +1,80 @@
+"""The family ggml inside the wheel: fingerprint, CPU module choice, one CPU backend."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cyllama
+from cyllama import _core
+
+
+def test_fingerprint_is_exposed_and_in_library_names() -> None:
+    fp = _core.fingerprint()
+    assert re.fullmatch(r"[0-9a-f]{12}", fp)
+    libdir = Path(_core.__file__).parent / "lib"
+    assert (libdir / f"libggml-base-{fp}.so").is_file()
+    assert (libdir / f"libggml-{fp}.so").is_file()
+    assert cyllama.info()["fingerprint"] == fp
+
+
+def test_soname_carries_fingerprint() -> None:
+    fp = _core.fingerprint()
+    lib = Path(_core.__file__).parent / "lib" / f"libggml-base-{fp}.so"
+    # The dynamic section's SONAME string is stored in the file; readelf may be absent.
+    assert f"libggml-base-{fp}.so".encode() in lib.read_bytes()
+
+
+def test_exactly_one_cpu_backend_registered() -> None:
+    names = [b["name"] for b in _core.backends()]
+    assert names.count("CPU") == 1
+    cpu = next(b for b in _core.backends() if b["name"] == "CPU")
+    assert [d["type"] for d in cpu["devices"]] == ["cpu"]
+
+
+def test_best_scoring_cpu_module_is_loaded() -> None:
+    data = cyllama.info()
+    scores = data["cpu_scores"]
+    assert isinstance(scores, dict) and scores
+    chosen = data["cpu_module"]
+    assert isinstance(chosen, str)
+    variant = chosen.removeprefix("libggml-cpu").removesuffix(".so").lstrip("-") or "default"
+    assert scores[variant] == max(scores.values()) > 0
+    assert data["cpu_module_loaded_by"] == "cyllama"
+
+
+def test_setup_is_idempotent() -> None:
+    from cyllama import _ggml
+
+    again = _ggml.setup(_core, "cyllama")
+    assert again is cyllama._backends
+    assert [b["name"] for b in _core.backends()].count("CPU") == 1
+
+
+def test_forced_cpu_variant_and_unknown_variant() -> None:
+    code = "import cyllama; print(cyllama.info()['cpu_module'])"
+    scores = cyllama.info()["cpu_scores"]
+    assert isinstance(scores, dict)
+    runnable = sorted(v for v, s in scores.items() if s > 0)
+    env = {"CYLLAMA_CPU_VARIANT": runnable[0], "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert runnable[0] in out.stdout
+    env["CYLLAMA_CPU_VARIANT"] = "no-such-cpu"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "CYLLAMA_CPU_VARIANT='no-such-cpu' names no CPU module" in out.stderr
+
+
+def test_exported_symbols_of_extension() -> None:
+    """The extension exports only PyInit__core (checked on the ELF dynamic symbol table)."""
+    nm = subprocess.run(["nm", "-D", "--defined-only", _core.__file__],
+                        capture_output=True, text=True)
+    if nm.returncode != 0:  # pragma: no cover - binutils missing
+        import pytest
+
+        pytest.skip("nm is not available")
+    symbols = [line.split()[-1] for line in nm.stdout.splitlines() if line.strip()]
+    assert symbols == ["PyInit__core"]

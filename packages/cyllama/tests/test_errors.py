@@ -1,0 +1,113 @@
+"""Bad input gives a typed exception naming the problem, and the interpreter lives on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cyllama import LLM, ContextOverflowError, ModelLoadError
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gguf"
+    with pytest.raises(FileNotFoundError, match="model file not found") as exc:
+        LLM(missing)
+    assert exc.value.filename == str(missing)
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match="model path is a directory"):
+        LLM(tmp_path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=f"model file {empty} is empty"):
+        LLM(empty)
+
+
+def test_not_gguf(tmp_path: Path) -> None:
+    bad = tmp_path / "model.bin"
+    bad.write_bytes(b"PK\x03\x04" + bytes(1000))
+    with pytest.raises(ModelLoadError, match=r"is not a GGUF file \(it starts with b'PK\\x03\\x04'"):
+        LLM(bad)
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.99])
+def test_truncated(tmp_path: Path, tiny_model: Path, fraction: float) -> None:
+    data = tiny_model.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ModelLoadError, match=f"failed to load model from {cut}") as exc:
+        LLM(cut)
+    assert "(" in str(exc.value)  # the reason ggml logged is attached
+
+
+def test_corrupt_header(tmp_path: Path, tiny_model: Path) -> None:
+    data = bytearray(tiny_model.read_bytes())
+    data[8:16] = (2**62).to_bytes(8, "little")  # absurd tensor count
+    bad = tmp_path / "corrupt.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=f"failed to load model from {bad}"):
+        LLM(bad)
+
+
+def test_prompt_longer_than_context(tiny_model: Path) -> None:
+    llm = LLM(tiny_model, n_ctx=16, n_threads=1)
+    assert llm.n_ctx >= 16  # llama.cpp rounds the window up to its padding
+    with pytest.raises(ContextOverflowError,
+                       match=rf"prompt is \d+ tokens but the context window \(n_ctx\) is {llm.n_ctx}"):
+        llm.generate("the " * (llm.n_ctx + 10))
+    assert isinstance(ContextOverflowError("x"), ValueError)
+    assert llm.generate("the", max_tokens=2)  # still usable
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n_ctx": -1}, ValueError, "n_ctx must be >= 0, got -1"),
+        ({"n_threads": 0}, ValueError, r"n_threads must be in \[1, 512\], got 0"),
+        ({"n_batch": 0}, ValueError, "n_batch must be >= 1, got 0"),
+        ({"n_ubatch": 1024}, ValueError, r"n_ubatch must be in \[1, 512\], got 1024"),
+        ({"seed": -5}, ValueError, r"seed must be in \[0, 4294967295\], got -5"),
+        ({"n_ctx": 1.5}, TypeError, "n_ctx must be an int, not float"),
+        ({"n_threads": True}, TypeError, "n_threads must be an int, not bool"),
+    ],
+)
+def test_bad_parameters(tiny_model: Path, kwargs: dict[str, object], error: type,
+                        message: str) -> None:
+    with pytest.raises(error, match=message):
+        LLM(tiny_model, **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_max_tokens(llm: LLM) -> None:
+    with pytest.raises(ValueError, match="max_tokens must be >= 0, got -3"):
+        llm.generate("the", max_tokens=-3)
+
+
+def test_interpreter_survives_every_bad_file(tmp_path: Path, tiny_model: Path) -> None:
+    """All bad files in one fresh process, then a good generation: nothing crashed."""
+    data = tiny_model.read_bytes()
+    files = {"trunc": data[: len(data) // 3], "magic": b"GGUF" + bytes(7),
+             "junk": b"GGUF" + bytes(range(256)) * 10, "empty": b""}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    code = f"""
+import cyllama
+for name in {sorted(files)!r}:
+    try:
+        cyllama.LLM({str(tmp_path)!r} + '/' + name)
+    except cyllama.ModelLoadError as e:
+        print('error', name)
+print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=64).generate('the', max_tokens=3)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:4] == [f"error {n}" for n in sorted(files)]
+    assert len(lines) == 5 and lines[4] not in ("''", "")
