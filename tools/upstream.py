@@ -32,7 +32,7 @@ from pathlib import Path
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - build environments on 3.10 get tomli from build-system.requires
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "tools" / "upstream.lock"
@@ -143,7 +143,8 @@ def download(entry: Entry) -> Path:
     if digest != entry.sha256:
         raise UpstreamError(
             f"sha256 mismatch for {archive.name} ({entry.key}): lock says {entry.sha256}, "
-            f"file has {digest}. Delete {archive} to download it again, or fix tools/upstream.lock.")
+            f"file has {digest}. Delete {archive} to download it again, or fix "
+            "tools/upstream.lock.")
     return archive
 
 

@@ -129,7 +129,7 @@ void bind_context(nb::module_ & m) {
         .def("perf",
              [](const Context & s) {
                  llama_perf_context_data d = llama_perf_context(s.ptr);
-                 nb::dict out;
+                 nb::typed<nb::dict, nb::str, nb::any> out;
                  out["t_load_ms"] = d.t_load_ms;
                  out["t_p_eval_ms"] = d.t_p_eval_ms;
                  out["t_eval_ms"] = d.t_eval_ms;

@@ -71,8 +71,8 @@ static nb::bytes token_to_piece(const Model & self, llama_token token, bool spec
     return nb::bytes(big.data(), (size_t) n);
 }
 
-static nb::dict metadata(const Model & self) {
-    nb::dict out;
+static nb::typed<nb::dict, nb::str, nb::str> metadata(const Model & self) {
+    nb::typed<nb::dict, nb::str, nb::str> out;
     std::vector<char> key(512), val(4096);
     const int32_t count = llama_model_meta_count(self.ptr);
     for (int32_t i = 0; i < count; ++i) {

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cyllama import LLM, ContextOverflowError, ModelLoadError
 
 
@@ -33,7 +32,8 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_not_gguf(tmp_path: Path) -> None:
     bad = tmp_path / "model.bin"
     bad.write_bytes(b"PK\x03\x04" + bytes(1000))
-    with pytest.raises(ModelLoadError, match=r"is not a GGUF file \(it starts with b'PK\\x03\\x04'"):
+    with pytest.raises(ModelLoadError,
+                       match=r"is not a GGUF file \(it starts with b'PK\\x03\\x04'"):
         LLM(bad)
 
 
@@ -59,8 +59,8 @@ def test_corrupt_header(tmp_path: Path, tiny_model: Path) -> None:
 def test_prompt_longer_than_context(tiny_model: Path) -> None:
     llm = LLM(tiny_model, n_ctx=16, n_threads=1)
     assert llm.n_ctx >= 16  # llama.cpp rounds the window up to its padding
-    with pytest.raises(ContextOverflowError,
-                       match=rf"prompt is \d+ tokens but the context window \(n_ctx\) is {llm.n_ctx}"):
+    pattern = rf"prompt is \d+ tokens but the context window \(n_ctx\) is {llm.n_ctx}"
+    with pytest.raises(ContextOverflowError, match=pattern):
         llm.generate("the " * (llm.n_ctx + 10))
     assert isinstance(ContextOverflowError("x"), ValueError)
     assert llm.generate("the", max_tokens=2)  # still usable

