@@ -27,7 +27,9 @@ nox.options.reuse_existing_virtualenvs = True
 def _env() -> dict[str, str]:
     env = {}
     if shutil.which("ccache"):
-        env["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(ROOT / ".cache" / "ccache"))
+        # Paths relative to the checkout: another clone (CI, a release tree) hits the cache.
+        env["CCACHE_BASEDIR"] = str(ROOT)
+        env["CCACHE_NOHASHDIR"] = "1"
     # One build at a time uses both cores; keep the machine responsive otherwise.
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     return env

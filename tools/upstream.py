@@ -9,14 +9,12 @@ lock entry or patch set re-creates the tree from scratch.
 
     python tools/upstream.py fetch [KEY ...]     # default: every entry
     python tools/upstream.py path KEY            # print the patched tree's path (fetching it)
-    python tools/upstream.py vendor KEY DEST     # copy the patched tree, pruned, for an sdist
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fnmatch
 import hashlib
 import json
 import os
@@ -39,28 +37,6 @@ LOCK = ROOT / "tools" / "upstream.lock"
 PATCHES = ROOT / "tools" / "patches"
 DEST = Path(os.environ.get("GGML_FAMILY_UPSTREAM_DIR", ROOT / ".upstream"))
 
-# What an sdist of ours needs from each tree; everything else (docs, tests, tools, other GPU
-# backends, web UI assets) stays out so that sdists remain small. Paths are relative to the tree.
-VENDOR_EXCLUDE: dict[str, list[str]] = {
-    "llama.cpp": [
-        "docs", "examples", "tests", "tools/server", "tools/mtmd", "tools/cli", "tools/ui",
-        "tools/tts", "tools/rpc", "tools/perplexity", "tools/imatrix", "tools/quantize",
-        "tools/gguf-split", "tools/run", "app", "pocs", "benches", "media", "models",
-        "gguf-py", "grammars", "scripts", "requirements", "conversion", "skills", "ci",
-        "ggml/src/ggml-cuda", "ggml/src/ggml-hip", "ggml/src/ggml-musa", "ggml/src/ggml-sycl",
-        "ggml/src/ggml-vulkan", "ggml/src/ggml-metal", "ggml/src/ggml-opencl",
-        "ggml/src/ggml-cann", "ggml/src/ggml-webgpu", "ggml/src/ggml-hexagon",
-        "ggml/src/ggml-openvino", "ggml/src/ggml-zdnn", "ggml/src/ggml-zendnn",
-        "ggml/src/ggml-virtgpu", "ggml/src/ggml-rpc", "ggml/src/ggml-et",
-        "*.py", "*.md", ".github", ".devops",
-    ],
-    "whisper.cpp": ["ggml", "examples", "tests", "bindings", "models", "samples", "scripts",
-                    "*.md", ".github", ".devops"],
-    "stable-diffusion.cpp": ["ggml", "docs", "assets", "examples", "*.md", ".github",
-                             "Dockerfile*"],
-}
-
-
 class UpstreamError(RuntimeError):
     """A pinned source could not be fetched, verified, unpacked or patched."""
 
@@ -73,6 +49,7 @@ class Entry:
     filename: str
     sha256: str
     path: str
+    drop: tuple[str, ...] = ()
 
     @property
     def patches(self) -> list[Path]:
@@ -83,6 +60,7 @@ class Entry:
             "sdist": f"{self.sdist}=={self.version}",
             "sha256": self.sha256,
             "path": self.path,
+            "drop": list(self.drop),
             "patches": {p.name: _sha256(p) for p in self.patches},
         }
 
@@ -90,7 +68,8 @@ class Entry:
 def load_lock() -> dict[str, Entry]:
     with LOCK.open("rb") as f:
         data = tomllib.load(f)
-    return {key: Entry(key=key, **value) for key, value in data.items()}
+    return {key: Entry(key=key, **{**value, "drop": tuple(value.get("drop", ()))})
+            for key, value in data.items()}
 
 
 def _sha256(path: Path) -> str:
@@ -157,7 +136,8 @@ def _unpack(entry: Entry, archive: Path, target: Path) -> None:
         for m in members:
             if m.name.startswith(prefix):
                 m.name = m.name[len(prefix):]
-                chosen.append(m)
+                if not any(m.name == d or m.name.startswith(d + "/") for d in entry.drop):
+                    chosen.append(m)
         if not chosen:
             raise UpstreamError(
                 f"{archive.name} has no '{entry.path}' (lock entry {entry.key}); "
@@ -204,24 +184,6 @@ def fetch(entry: Entry) -> Path:
     return target
 
 
-def vendor(entry: Entry, dest: Path) -> None:
-    """Copy the patched tree to ``dest`` without what our builds never use."""
-    src = fetch(entry)
-    patterns = VENDOR_EXCLUDE.get(entry.key, [])
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        rel = Path(directory).relative_to(src)
-        out = set()
-        for name in names:
-            relname = (rel / name).as_posix()
-            if any(fnmatch.fnmatch(relname, p) or fnmatch.fnmatch(name, p) for p in patterns):
-                out.add(name)
-        return out
-
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src, dest, ignore=ignore)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -229,9 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     p_fetch.add_argument("keys", nargs="*")
     p_path = sub.add_parser("path", help="print the patched tree of KEY")
     p_path.add_argument("key")
-    p_vendor = sub.add_parser("vendor", help="copy a pruned patched tree to DEST")
-    p_vendor.add_argument("key")
-    p_vendor.add_argument("dest", type=Path)
     args = parser.parse_args(argv)
 
     lock = load_lock()
@@ -241,12 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in lock:
                     raise UpstreamError(f"unknown upstream '{key}'; known: {', '.join(lock)}")
                 print(f"{key}: {fetch(lock[key])}")
-        elif args.cmd == "path":
+        else:
             if args.key not in lock:
                 raise UpstreamError(f"unknown upstream '{args.key}'; known: {', '.join(lock)}")
             print(fetch(lock[args.key]))
-        else:
-            vendor(lock[args.key], args.dest)
     except UpstreamError as exc:
         print(f"upstream: error: {exc}", file=sys.stderr)
         return 1

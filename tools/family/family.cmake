@@ -82,6 +82,8 @@ macro(ggml_family_add_ggml)
                  "CPU modules: ${GGML_FAMILY_CPU}")
 
   add_compile_definitions(${GGML_FAMILY_LAYOUT_DEFINES})
+  # Upstream projects with old cmake_minimum_required must still honour our option values.
+  set(CMAKE_POLICY_DEFAULT_CMP0077 NEW)
   # Export only what is marked GGML_API / LLAMA_API / WHISPER_API ..., as on Windows.
   set(CMAKE_C_VISIBILITY_PRESET hidden)
   set(CMAKE_CXX_VISIBILITY_PRESET hidden)
