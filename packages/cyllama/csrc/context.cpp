@@ -1,6 +1,8 @@
 // Inference context: batched decoding into the KV cache, logits, greedy choice, timings.
 #include "common.h"
 
+#include <ggml-cpu.h>
+
 #include <algorithm>
 
 namespace cyllama {
@@ -9,6 +11,11 @@ struct Context {
     nb::object model_ref;  // keeps the Python Model (and so the llama_model) alive
     const Model * model = nullptr;
     llama_context * ptr = nullptr;
+    // A persistent CPU thread pool (threads poll between graphs instead of being created for
+    // every token); made through the CPU backend's registry, as the CPU code is a module.
+    ggml_threadpool_t threadpool = nullptr;
+    ggml_threadpool_t threadpool_batch = nullptr;  // only when n_threads_batch differs
+    decltype(&ggml_threadpool_free) threadpool_free = nullptr;
     llama_batch batch{};
     int32_t n_batch = 0;
     int32_t n_past = 0;
@@ -30,12 +37,37 @@ struct Context {
             ptr = llama_init_from_model(model->ptr, p);
         }
         if (!ptr) family::raise(family::error_kind::compute, "failed to create a llama context");
+        attach_threadpools(n_threads, n_threads_batch);
         n_batch = (int32_t) llama_n_batch(ptr);
         batch = llama_batch_init(n_batch, 0, 1);
     }
     ~Context() {
         llama_batch_free(batch);
         if (ptr) llama_free(ptr);
+        free_threadpools();
+    }
+
+    void free_threadpools() {
+        if (threadpool) threadpool_free(threadpool);
+        if (threadpool_batch) threadpool_free(threadpool_batch);
+        threadpool = threadpool_batch = nullptr;
+    }
+
+    void attach_threadpools(int32_t n_threads, int32_t n_threads_batch) {
+        ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
+        if (!cpu) return;  // no CPU backend: llama.cpp's own default applies
+        auto make = (decltype(&ggml_threadpool_new)) ggml_backend_reg_get_proc_address(
+            cpu, "ggml_threadpool_new");
+        threadpool_free = (decltype(&ggml_threadpool_free)) ggml_backend_reg_get_proc_address(
+            cpu, "ggml_threadpool_free");
+        if (!make || !threadpool_free) return;
+        ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+        threadpool = make(&tpp);
+        if (n_threads_batch != n_threads) {
+            ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(n_threads_batch);
+            threadpool_batch = make(&tpp_batch);
+        }
+        if (threadpool) llama_attach_threadpool(ptr, threadpool, threadpool_batch);
     }
     Context(const Context &) = delete;
     Context & operator=(const Context &) = delete;
@@ -124,7 +156,12 @@ void bind_context(nb::module_ & m) {
         .def_prop_ro("n_ctx", [](const Context & s) { return llama_n_ctx(s.ptr); })
         .def_prop_ro("n_batch", [](const Context & s) { return s.n_batch; })
         .def("set_threads",
-             [](Context & s, int32_t n, int32_t nb_) { llama_set_n_threads(s.ptr, n, nb_); },
+             [](Context & s, int32_t n, int32_t nb_) {
+                 llama_detach_threadpool(s.ptr);
+                 s.free_threadpools();
+                 llama_set_n_threads(s.ptr, n, nb_);
+                 s.attach_threadpools(n, nb_);
+             },
              "n_threads"_a, "n_threads_batch"_a)
         .def("perf",
              [](const Context & s) {
