@@ -1,5 +1,7 @@
-// Model loading, vocabulary (tokenize / detokenize) and metadata.
+// Model loading, vocabulary (tokenize / detokenize), metadata and layer placement.
 #include "common.h"
+
+#include "llama-model.h"  // llama.cpp's internal model class: where each layer was placed
 
 namespace cyllama {
 
@@ -115,6 +117,19 @@ void bind_model(nb::module_ & m) {
                          return std::string(buf, n > 0 ? (size_t) n : 0);
                      })
         .def("metadata", &metadata, "GGUF metadata as a dict of strings.")
+        .def("layer_devices",
+             [](const Model & s) {
+                 std::vector<std::string> out;
+                 const int32_t n = llama_model_n_layer(s.ptr);
+                 for (int32_t il = 0; il < n; ++il) {
+                     ggml_backend_dev_t dev = s.ptr->dev_layer(il);
+                     out.emplace_back(dev ? ggml_backend_dev_name(dev) : "?");
+                 }
+                 ggml_backend_dev_t out_dev = s.ptr->dev_output();
+                 out.emplace_back(out_dev ? ggml_backend_dev_name(out_dev) : "?");
+                 return out;
+             },
+             "Device name of each repeating layer, then of the output layer.")
         .def("chat_template",
              [](const Model & s, nb::object name) -> nb::object {
                  const char * t = llama_model_chat_template(

@@ -10,7 +10,9 @@ What it does, once per process whatever the number of family packages imported:
 - loads the best CPU backend module for the running CPU from the package's own ``lib`` folder,
   by explicit path (ggml's own search only looks beside the executable and in the current
   directory). Packages built from the same ggml share one registry, so the second package finds
-  the CPU backend already registered and loads nothing.
+  the CPU backend already registered and loads nothing;
+- on first need, discovers backend plugins (entry point group ``ggml.backends``), refuses any
+  built for another ggml ABI fingerprint, and loads the others by path (see PLUGINS.md).
 """
 
 from __future__ import annotations
@@ -20,15 +22,54 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["BackendState", "setup"]
+__all__ = ["ENTRY_POINT_GROUP", "BackendState", "GgmlPluginWarning", "PluginError",
+           "PluginInfo", "setup", "state"]
 
+ENTRY_POINT_GROUP = "ggml.backends"
 _LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
 _lock = threading.Lock()
+
+# State shared by every family package in the process (each has its own copy of this file):
+# the warnings already given, so that two hosts refusing the same plugin warn once.
+_process = sys.modules.setdefault("_ggml_family_process", ModuleType("_ggml_family_process"))
+_warned: set[str] = _process.__dict__.setdefault("warned", set())
+
+
+class GgmlPluginWarning(RuntimeWarning):
+    """A ggml backend plugin was refused or found no device; work stays on the CPU."""
+
+
+class PluginError(RuntimeError):
+    """A plugin was refused while GGML_PLUGIN_STRICT=1 asks for refusals to be errors."""
+
+
+@dataclass
+class PluginInfo:
+    """One entry point of the ``ggml.backends`` group and what became of it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    state: str  # loaded | shared | refused | disabled | failed | no-device
+    reason: str = ""
+    fingerprint: str | None = None
+    ggml_version: str | None = None
+    backend: str | None = None
+    path: str | None = None
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, GgmlPluginWarning, stacklevel=4)
 
 
 @dataclass
@@ -42,6 +83,7 @@ class BackendState:
     cpu_loaded_here: bool = False
     cpu_scores: dict[str, int] = field(default_factory=dict)
     cpu_errors: dict[str, str] = field(default_factory=dict)
+    plugins: list[PluginInfo] | None = None  # None until discovered
 
     def sync_log_level(self) -> None:
         """Apply a changed level of the ``<package>.ggml`` logger to ggml's C-side filter."""
@@ -60,8 +102,92 @@ class BackendState:
             "cpu_module_loaded_by": self.package if self.cpu_loaded_here else "another package",
             "cpu_scores": dict(self.cpu_scores),
             "cpu_errors": dict(self.cpu_errors),
+            "plugins": [vars(p) for p in self.load_plugins()],
             "backends": self.core.backends(),
         }
+
+    def gpu_devices(self) -> list[str]:
+        """Names of the registered GPU (or integrated GPU) devices, after loading plugins."""
+        self.load_plugins()
+        return [d["name"] for b in self.core.backends() for d in b["devices"]
+                if d["type"] in ("gpu", "igpu")]
+
+    def load_plugins(self) -> list[PluginInfo]:
+        """Discover and load the backend plugins: once per process, thread-safe."""
+        with _lock:
+            if self.plugins is None:
+                self.plugins = [self._load_plugin(ep) for ep in _entry_points()]
+            return self.plugins
+
+    def _fix_command(self, dist: str | None) -> str:
+        """The pip command that installs the plugin release built for this host's ggml."""
+        dist = dist or "the plugin"
+        norm = dist.lower().replace("_", "-")
+        for req in metadata.requires(self.package) or []:
+            spec = req.split(";")[0].strip()
+            if spec.lower().replace("_", "-").startswith(norm) and "==" in spec:
+                return f'pip install "{spec}"'
+        return f"pip install --upgrade {dist} {self.package}"
+
+    def _load_plugin(self, ep: metadata.EntryPoint) -> PluginInfo:
+        dist = ep.dist.name if ep.dist else None
+        info = PluginInfo(name=ep.name, distribution=dist,
+                          version=ep.dist.version if ep.dist else None, state="failed")
+        disabled = os.environ.get("GGML_PLUGIN_DISABLE", "").strip().lower()
+        names = {n.strip() for n in disabled.split(",")}
+        if disabled in ("1", "all", "true", "yes") or ep.name.lower() in names:
+            info.state, info.reason = "disabled", "GGML_PLUGIN_DISABLE"
+            return info
+        try:
+            plugin = ep.load()
+            info.fingerprint = str(plugin.FINGERPRINT)
+            info.ggml_version = str(plugin.GGML_VERSION)
+            info.backend = str(plugin.BACKEND_NAME)
+        except Exception as exc:  # a broken plugin must not break the host
+            info.reason = f"cannot read the plugin: {type(exc).__name__}: {exc}"
+            _warn_once(f"broken:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) is broken and "
+                       f"was skipped: {info.reason}")
+            return info
+        ours = self.core.fingerprint()
+        if info.fingerprint != ours:
+            info.state = "refused"
+            info.reason = (f"built for ggml {info.ggml_version} (fingerprint {info.fingerprint}), "
+                           f"{self.package} uses ggml {self.core.ggml_version()} "
+                           f"(fingerprint {ours})")
+            message = (f"ggml plugin {ep.name!r} ({dist} {info.version}) was not loaded: it was "
+                       f"{info.reason}. Install the matching release: "
+                       f"{self._fix_command(dist)}")
+            if os.environ.get("GGML_PLUGIN_STRICT", "") not in ("", "0"):
+                raise PluginError(message)
+            _warn_once(f"refused:{ep.name}:{info.fingerprint}:{ours}", message)
+            return info
+        if self.core.backend_registered(info.backend):
+            info.state = "shared"  # another family package with our ggml loaded it
+            info.reason = f"{info.backend} already registered in this process"
+            return info
+        try:
+            plugin.initialize()
+            info.path = str(plugin.library_path())
+            _, notes = self.core.backend_load(info.path)
+        except Exception as exc:
+            info.reason = f"{type(exc).__name__}: {exc}"
+            _warn_once(f"failed:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) could not be "
+                       f"loaded: {info.reason}; running on the CPU")
+            return info
+        devices: list[Any] = next((b["devices"] for b in self.core.backends()
+                                   if b["name"] == info.backend), [])
+        if devices:
+            info.state = "loaded"
+        else:
+            info.state = "no-device"
+            info.reason = "; ".join(notes) or "its backend registered no device"
+            _warn_once(f"nodevice:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) found no "
+                       f"device ({info.reason}); running on the CPU")
+        return info
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
 def _module_suffix() -> str:
@@ -131,6 +257,14 @@ def _load_cpu(state: BackendState) -> None:
         return  # another family package with the same ggml loaded it: one registry, one CPU
     core.backend_load(str(best))
     state.cpu_loaded_here = True
+
+
+def state(core: ModuleType) -> BackendState:
+    """The state that :func:`setup` made for this package's ``_core``."""
+    found = getattr(core, "_family_state", None)
+    if not isinstance(found, BackendState):
+        raise RuntimeError(f"{core.__name__}: ggml backends are not set up; import the package")
+    return found
 
 
 def setup(core: ModuleType, package: str) -> BackendState:

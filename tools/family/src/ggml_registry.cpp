@@ -37,12 +37,13 @@ int g_pending_level = GGML_LOG_LEVEL_INFO;
 log_setter g_upstream_log_set = nullptr;
 
 thread_local bool t_collect = false;
-thread_local std::deque<std::string> t_errors;  // recent error lines, for exception messages
+// recent (level, line) warnings and errors, for messages
+thread_local std::deque<std::pair<int, std::string>> t_errors;
 
 void dispatch(int level, std::string line) {
-    if (level >= GGML_LOG_LEVEL_ERROR && t_collect) {
-        t_errors.push_back(line);
-        if (t_errors.size() > 4) t_errors.pop_front();
+    if (level >= GGML_LOG_LEVEL_WARN && level <= GGML_LOG_LEVEL_ERROR && t_collect) {
+        t_errors.emplace_back(level, line);
+        if (t_errors.size() > 8) t_errors.pop_front();
     }
     if (level < g_min_level.load(std::memory_order_relaxed)) return;
     if (!g_active.load() || !Py_IsInitialized()) {
@@ -120,12 +121,27 @@ void mark_log() {
     t_errors.clear();
 }
 
+std::vector<std::string> take_log() {
+    std::vector<std::string> out;
+    for (auto & [level, line] : t_errors) out.push_back(line);
+    t_collect = false;
+    t_errors.clear();
+    return out;
+}
+
 void raise(error_kind kind, const std::string & what) {
+    // Attach the error lines logged during the failed call (warnings only if there are none).
+    std::vector<std::string> lines, warnings;
+    for (auto & [level, line] : t_errors) {
+        (level >= GGML_LOG_LEVEL_ERROR ? lines : warnings).push_back(line);
+    }
+    if (lines.empty()) lines = warnings;
+    if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
     std::string msg = what;
-    if (t_collect && !t_errors.empty()) {
+    if (t_collect && !lines.empty()) {
         msg += " (";
-        for (size_t i = 0; i < t_errors.size(); ++i) {
-            std::string e = t_errors[i];
+        for (size_t i = 0; i < lines.size(); ++i) {
+            std::string e = lines[i];
             while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
             msg += (i ? "; " : "") + e;
         }
@@ -217,7 +233,8 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
           "and close it again. Returns (score, error); score is -1 when it cannot be opened.");
 
     m.def("backend_load",
-          [](const std::string & path) -> std::string {
+          [](const std::string & path) -> std::pair<std::string, std::vector<std::string>> {
+              mark_log();
               {
                   loaded_lib probe(path);  // for a useful message: ggml only logs the failure
                   if (!probe.handle) {
@@ -227,10 +244,11 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
               }
               ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
               if (!reg) raise(error_kind::backend, "ggml refused backend module " + path);
-              return ggml_backend_reg_name(reg);
+              return {ggml_backend_reg_name(reg), take_log()};
           },
           nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
-          "Load a backend module by path into ggml's registry; returns the backend's name.");
+          "Load a backend module by path into ggml's registry. Returns the backend's name and "
+          "the warning/error lines ggml logged while loading it (e.g. a missing driver).");
 
     m.def("backend_registered",
           [](const std::string & name) { return ggml_backend_reg_by_name(name.c_str()) != nullptr; },

@@ -10,15 +10,24 @@ from . import _core, _ggml
 
 _backends = _ggml.setup(_core, "cyllama")
 
-from ._errors import ComputeError, ContextOverflowError, ModelLoadError  # noqa: E402
+from ._errors import (  # noqa: E402
+    BackendError,
+    ComputeError,
+    ContextOverflowError,
+    ModelLoadError,
+)
+from ._ggml import GgmlPluginWarning, PluginError  # noqa: E402
 from ._llm import LLM  # noqa: E402
 from ._version import __version__  # noqa: E402
 
 __all__ = [
     "LLM",
+    "BackendError",
     "ComputeError",
     "ContextOverflowError",
+    "GgmlPluginWarning",
     "ModelLoadError",
+    "PluginError",
     "__version__",
     "info",
 ]

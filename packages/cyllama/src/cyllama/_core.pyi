@@ -39,9 +39,9 @@ def module_score(path: str) -> tuple[int, str]:
     Open a backend module, ask its ggml_backend_score (0: cannot run on this machine) and close it again. Returns (score, error); score is -1 when it cannot be opened.
     """
 
-def backend_load(path: str) -> str:
+def backend_load(path: str) -> tuple[str, list[str]]:
     """
-    Load a backend module by path into ggml's registry; returns the backend's name.
+    Load a backend module by path into ggml's registry. Returns the backend's name and the warning/error lines ggml logged while loading it (e.g. a missing driver).
     """
 
 def backend_registered(name: str) -> bool:
@@ -103,6 +103,9 @@ class Model:
 
     def metadata(self) -> dict[str, str]:
         """GGUF metadata as a dict of strings."""
+
+    def layer_devices(self) -> list[str]:
+        """Device name of each repeating layer, then of the output layer."""
 
     def chat_template(self, name: object | None = None) -> object:
         """The model's chat template from its metadata, or None."""

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _core
-from ._errors import ContextOverflowError, ModelLoadError
+from ._errors import BackendError, ContextOverflowError, ModelLoadError
+from ._ggml import state as backend_state
 
 __all__ = ["LLM"]
 
@@ -62,7 +63,9 @@ class LLM:
         n_batch: the most tokens evaluated per call while processing a prompt.
         n_ubatch: physical batch size (default: ``min(n_batch, 512)``).
         seed: random seed for sampling (greedy decoding ignores it).
-        n_gpu_layers: layers to offload to a GPU backend (0: CPU only).
+        n_gpu_layers: layers to offload to GPU devices; -1 all of them, 0 none. The default
+            offloads everything when a GPU plugin registered a device, and nothing otherwise.
+            Asking for layers when no GPU device is registered raises BackendError.
         use_mmap: map the file instead of reading it into memory.
 
     The model's KV cache is kept between calls: a prompt that starts with the tokens of the
@@ -79,7 +82,7 @@ class LLM:
         n_batch: int = 512,
         n_ubatch: int | None = None,
         seed: int = 0,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: int | None = None,
         use_mmap: bool = True,
     ) -> None:
         cores = os.cpu_count() or 4
@@ -91,7 +94,19 @@ class LLM:
         _check_int("n_batch", n_batch, 1)
         _check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
         self.seed = _check_int("seed", seed, 0, 2**32 - 1)
+        state = backend_state(_core)
+        gpus = state.gpu_devices()  # discovers and loads plugins on first use
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if gpus else 0
         _check_int("n_gpu_layers", n_gpu_layers, -1)
+        if n_gpu_layers != 0 and not gpus:
+            plugins = ", ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
+                                for p in state.load_plugins()) or "none installed"
+            raise BackendError(
+                f"n_gpu_layers={n_gpu_layers} asks for a GPU, but no GPU device is registered "
+                f"(plugins: {plugins}). Install one (pip install 'cyllama[cuda]') or pass "
+                "n_gpu_layers=0 to run on the CPU.")
+        self.n_gpu_layers = n_gpu_layers
         self.path = _check_model_file(path)
         self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False)
         if n_ctx == 0:
@@ -116,6 +131,14 @@ class LLM:
     def metadata(self) -> dict[str, str]:
         """The model's GGUF metadata (values as strings)."""
         return dict(self._model.metadata())
+
+    @property
+    def layer_devices(self) -> dict[str, int]:
+        """How many layers (the output layer counted as one) run on each device."""
+        counts: dict[str, int] = {}
+        for dev in self._model.layer_devices():
+            counts[dev] = counts.get(dev, 0) + 1
+        return counts
 
     @property
     def description(self) -> str:

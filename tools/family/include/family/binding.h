@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace family {
 
@@ -25,8 +26,11 @@ struct error : std::runtime_error {
 // Raise a typed error; appends the last error lines ggml/upstream logged since mark_log().
 [[noreturn]] void raise(error_kind kind, const std::string & what);
 
-// Start collecting error-level log lines (per thread) to attach to the next raise().
+// Start collecting warning/error log lines (per thread) to attach to the next raise().
 void mark_log();
+
+// The lines collected since mark_log(), and stop collecting.
+std::vector<std::string> take_log();
 
 // The log callback installed into ggml (and upstream's own *_log_set, same signature): forwards
 // whole lines to the Python handler set with set_log_handler, or to stderr without one.

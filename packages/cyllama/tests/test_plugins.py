@@ -1,0 +1,165 @@
+"""Backend plugins through the ``ggml.backends`` entry points, with the fake backend module.
+
+Every test runs a fresh interpreter (discovery happens once per process) with a plugin
+distribution on PYTHONPATH, as pip would have installed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cyllama import _core
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
+from fake_plugin import BuiltBackend, build_fake_backend, write_plugin
+
+LIBDIR = Path(_core.__file__).parent / "lib"
+
+
+@pytest.fixture(scope="module")
+def fake() -> BuiltBackend:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is needed to build the fake backend module")
+    return build_fake_backend(LIBDIR)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return tmp_path / "site"
+
+
+def run(code: str, site: Path | None, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("GGML_PLUGIN")}
+    full["PYTHONPATH"] = str(site) if site else ""
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full, timeout=300)
+
+
+INFO = "import cyllama, json; print(json.dumps(cyllama.info()))"
+
+
+def plugins_of(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:
+    assert out.returncode == 0, out.stderr
+    return {p["name"]: p for p in json.loads(out.stdout.splitlines()[-1])["plugins"]}
+
+
+def test_discovered_loaded_by_path_and_listed(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    out = run(INFO, site)
+    plugin = plugins_of(out)["fake"]
+    assert plugin["state"] == "loaded"
+    assert plugin["path"] == str(fake.library)
+    assert plugin["distribution"] == "ggml-fake-plugin"
+    backends = {b["name"]: b for b in json.loads(out.stdout.splitlines()[-1])["backends"]}
+    assert [d["name"] for d in backends["FAKE"]["devices"]] == ["FAKE0"]
+    assert backends["FAKE"]["devices"][0]["type"] == "gpu"
+    assert out.stderr == ""  # no warning for a good plugin
+
+    cli = subprocess.run([sys.executable, "-m", "cyllama", "info"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(site)})
+    assert f"fake (ggml-fake-plugin 0.1.0, fingerprint {fake.fingerprint}): loaded" in cli.stdout
+    assert "device FAKE0 [gpu] fake accelerator (computes on the CPU)" in cli.stdout
+
+
+def test_layers_run_on_the_plugin_device(fake: BuiltBackend, site: Path,
+                                         tiny_model: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    code = f"""
+import ctypes, json, cyllama
+llm = cyllama.LLM({str(tiny_model)!r}, n_ctx=128, n_threads=1)
+text = llm.generate("The capital of France is", max_tokens=12)
+stats = (ctypes.c_int64 * 3)()
+ctypes.CDLL({str(fake.library)!r}).ggml_fake_backend_stats(stats)
+print(json.dumps({{"layers": llm.layer_devices, "ngl": llm.n_gpu_layers, "text": text,
+                   "graphs": stats[0], "nodes": stats[1], "buffers": stats[2]}}))
+"""
+    on_fake = json.loads(run(code, site).stdout.splitlines()[-1])
+    assert on_fake["ngl"] == -1  # a GPU device is registered: everything is offloaded
+    assert on_fake["layers"] == {"FAKE0": 3}  # 2 blocks + the output layer
+    assert on_fake["graphs"] >= 12 and on_fake["nodes"] > 12 * 20 and on_fake["buffers"] >= 1
+
+    cpu = run(f"import cyllama; print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=128, "
+              "n_threads=1).generate('The capital of France is', max_tokens=12)))", site,
+              GGML_PLUGIN_DISABLE="fake")
+    assert cpu.returncode == 0, cpu.stderr
+    assert repr(on_fake["text"]) == cpu.stdout.strip()  # same tokens on the fake device
+
+
+def test_partial_offload(fake: BuiltBackend, site: Path, tiny_model: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    out = run(f"import cyllama; print(cyllama.LLM({str(tiny_model)!r}, n_ctx=128, "
+              "n_gpu_layers=1).layer_devices)", site)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "{'CPU': 2, 'FAKE0': 1}"
+
+
+def test_mismatched_fingerprint_is_refused(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint="000000000000", ggml_version="0.24.0")
+    out = run(INFO, site)
+    assert plugins_of(out)["fake"]["state"] == "refused"
+    backends = json.loads(out.stdout.splitlines()[-1])["backends"]
+    assert [b["name"] for b in backends] == ["CPU"]  # never loaded
+    warning = [line for line in out.stderr.splitlines() if "GgmlPluginWarning" in line]
+    assert len(warning) == 1
+    assert ("ggml plugin 'fake' (ggml-fake-plugin 0.1.0) was not loaded: it was built for "
+            f"ggml 0.24.0 (fingerprint 000000000000), cyllama uses ggml {fake.ggml_version} "
+            f"(fingerprint {fake.fingerprint})") in warning[0]
+    assert "pip install --upgrade ggml-fake-plugin cyllama" in warning[0]
+
+
+def test_strict_mode_turns_refusal_into_error(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint="000000000000")
+    out = run(INFO, site, GGML_PLUGIN_STRICT="1")
+    assert out.returncode != 0
+    assert "cyllama._ggml.PluginError: ggml plugin 'fake'" in out.stderr
+
+
+@pytest.mark.parametrize("value", ["1", "fake", "other,fake"])
+def test_disable_env(fake: BuiltBackend, site: Path, value: str) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    out = run(INFO, site, GGML_PLUGIN_DISABLE=value)
+    assert plugins_of(out)["fake"]["state"] == "disabled"
+    assert "FAKE" not in out.stdout.split('"backends"')[1]
+
+
+def test_disabling_another_name_keeps_it(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    assert plugins_of(run(INFO, site, GGML_PLUGIN_DISABLE="cuda"))["fake"]["state"] == "loaded"
+
+
+def test_broken_and_failing_plugins_warn_and_fall_back(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint, dist="ggml-broken",
+                 entry_point="broken", broken=True)
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    out = run(INFO, site, FAKE_PLUGIN_INIT_FAILS="1")
+    plugins = plugins_of(out)
+    assert plugins["broken"]["state"] == "failed"
+    assert "ImportError: plugin is broken on purpose" in plugins["broken"]["reason"]
+    assert plugins["fake"]["state"] == "failed"
+    assert "libfake-runtime.so.1: cannot open shared object file" in plugins["fake"]["reason"]
+    assert out.stderr.count("GgmlPluginWarning") == 2
+
+
+def test_gpu_layers_without_gpu_is_an_error(site: Path, tiny_model: Path) -> None:
+    out = run(f"import cyllama; cyllama.LLM({str(tiny_model)!r}, n_gpu_layers=4)", None)
+    assert out.returncode != 0
+    assert ("BackendError: n_gpu_layers=4 asks for a GPU, but no GPU device is registered "
+            "(plugins: none installed)") in out.stderr
+    ok = run(f"import cyllama; print(cyllama.LLM({str(tiny_model)!r}).layer_devices)", None)
+    assert ok.stdout.strip() == "{'CPU': 3}"
+
+
+def test_plugin_discovery_happens_once(fake: BuiltBackend, site: Path) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    code = ("import cyllama, ggml_fake_plugin; cyllama.info(); cyllama.info(); "
+            "print(ggml_fake_plugin.initialized, [b['name'] for b in cyllama._core.backends()])")
+    out = run(code, site)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1 ['CPU', 'FAKE']"
