@@ -18,6 +18,7 @@ from cyllama import _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
 from fake_plugin import BuiltBackend, build_fake_backend, write_plugin
+from second_host import second_host
 
 LIBDIR = Path(_core.__file__).parent / "lib"
 
@@ -163,3 +164,38 @@ def test_plugin_discovery_happens_once(fake: BuiltBackend, site: Path) -> None:
     out = run(code, site)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1 ['CPU', 'FAKE']"
+
+
+@pytest.fixture(scope="module")
+def second_site() -> Path:
+    return second_host()
+
+
+@pytest.mark.parametrize("first", ["cyllama", "ggml_second_host"])
+def test_two_hosts_share_one_registry_and_one_plugin(fake: BuiltBackend, site: Path,
+                                                     second_site: Path, tiny_model: Path,
+                                                     first: str) -> None:
+    write_plugin(site, library=fake.library, fingerprint=fake.fingerprint)
+    second = "ggml_second_host" if first == "cyllama" else "cyllama"
+    code = f"""
+import json, {first}, {second}, cyllama, ggml_second_host, ggml_fake_plugin
+a, b = cyllama.info(), ggml_second_host.info()
+llm = cyllama.LLM({str(tiny_model)!r}, n_ctx=64, n_threads=1)
+print(json.dumps({{"a": a, "b": b, "layers": llm.layer_devices,
+                   "init": ggml_fake_plugin.initialized,
+                   "text": llm.generate("the", max_tokens=3)}}))
+"""
+    out = run(code, None, PYTHONPATH=f"{site}{os.pathsep}{second_site}")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout.splitlines()[-1])
+    a, b = data["a"], data["b"]
+    assert a["fingerprint"] == b["fingerprint"] == fake.fingerprint
+    # One registry: one CPU backend and one FAKE backend, seen identically by both hosts.
+    assert [x["name"] for x in a["backends"]] == ["CPU", "FAKE"] == [x["name"] for x in b["backends"]]
+    loaded_by = {a["cpu_module_loaded_by"], b["cpu_module_loaded_by"]}
+    assert loaded_by == {first, "another package"}
+    states = {a["plugins"][0]["state"], b["plugins"][0]["state"]}
+    assert states == {"loaded", "shared"}
+    assert data["init"] == 1  # initialize() ran once, by the host that loaded the plugin
+    assert data["layers"] == {"FAKE0": 3} and data["text"]
+    assert out.stderr == ""
