@@ -191,7 +191,8 @@ print(json.dumps({{"a": a, "b": b, "layers": llm.layer_devices,
     a, b = data["a"], data["b"]
     assert a["fingerprint"] == b["fingerprint"] == fake.fingerprint
     # One registry: one CPU backend and one FAKE backend, seen identically by both hosts.
-    assert [x["name"] for x in a["backends"]] == ["CPU", "FAKE"] == [x["name"] for x in b["backends"]]
+    names_a = [x["name"] for x in a["backends"]]
+    assert names_a == ["CPU", "FAKE"] == [x["name"] for x in b["backends"]]
     loaded_by = {a["cpu_module_loaded_by"], b["cpu_module_loaded_by"]}
     assert loaded_by == {first, "another package"}
     states = {a["plugins"][0]["state"], b["plugins"][0]["state"]}
