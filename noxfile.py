@@ -6,6 +6,7 @@
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s bench      cyllama vs llama-bench built from the same pinned source
     nox -s sdist      build the sdist, then a wheel from it offline, and smoke-test it
+    nox -s plugin     build the ggml-cuda-plugin wheel (needs the CUDA toolkit)
 """
 
 from __future__ import annotations
@@ -112,6 +113,18 @@ def bench(session: nox.Session) -> None:
     session.run("cmake", "--build", str(build), "--target", "llama-bench", env=_env())
     session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
                 str(build / "bin" / "llama-bench"), *session.posargs)
+
+
+@nox.session(default=False)
+def plugin(session: nox.Session) -> None:
+    """Build the ggml-cuda-plugin wheel (CUDA toolkit needed; ~21 min per architecture)."""
+    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
+    dist = ROOT / "dist"
+    session.install("pip>=23")
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-w", str(dist),
+                "./packages/ggml-cuda-plugin", env=_env())
+    for wheel in sorted(dist.glob("ggml_cuda_plugin-*.whl")):
+        session.log(f"{wheel.name}: {wheel.stat().st_size / 2**20:.1f} MiB")
 
 
 @nox.session(default=False)
