@@ -2,6 +2,7 @@
 # the GPU plugin and the family/benchmark checks). Include this file, then call
 #
 #   ggml_family_add_ggml()                  # adds ggml from the pinned llama.cpp tree
+#   ggml_family_add_llama(ON|OFF)           # adds llama.cpp (static libllama) on it
 #   ggml_family_install(<pkg> <libdir>)     # installs ggml into the wheel, component <pkg>
 #   ggml_family_extension(<target>)         # symbol hygiene + rpath for a nanobind extension
 #
@@ -131,6 +132,20 @@ macro(ggml_family_add_ggml)
     set_target_properties(${_m} PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_RPATH_USE_ORIGIN ON)
     ggml_family_local_binding(${_m} backend)
   endforeach()
+endmacro()
+
+# llama.cpp on the family ggml, with libllama static (its users link it into one object).
+# `with_common` also configures llama.cpp's `common` library (needed by its tools).
+macro(ggml_family_add_llama with_common)
+  set(BUILD_SHARED_LIBS OFF)
+  set(LLAMA_BUILD_COMMON ${with_common})
+  set(LLAMA_BUILD_TESTS OFF)
+  set(LLAMA_BUILD_TOOLS OFF)
+  set(LLAMA_BUILD_EXAMPLES OFF)
+  set(LLAMA_BUILD_SERVER OFF)
+  set(LLAMA_BUILD_APP OFF)
+  set(LLAMA_OPENSSL OFF)
+  add_subdirectory("${GGML_FAMILY_LLAMA_DIR}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
 endmacro()
 
 # References inside one shared object bind to that object, so a foreign ggml loaded earlier
