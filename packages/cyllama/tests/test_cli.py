@@ -28,7 +28,7 @@ def test_info_json() -> None:
     out = run("info", "--json")
     data = json.loads(out.stdout)
     assert data["fingerprint"] == _core.fingerprint()
-    assert [b["name"] for b in data["backends"]] == ["CPU"]
+    assert [b["name"] for b in data["backends"]].count("CPU") == 1
 
 
 def test_generate(tiny_model: Path) -> None:
