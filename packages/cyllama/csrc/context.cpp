@@ -154,8 +154,9 @@ void bind_context(nb::module_ & m) {
         .def("logits",
              [](const Context & s) {
                  const int32_t n = llama_vocab_n_tokens(s.model->vocab());
+                 const float * logits = s.last_logits();
                  float * copy = new float[(size_t) n];
-                 std::copy(s.last_logits(), s.last_logits() + n, copy);
+                 std::copy(logits, logits + n, copy);
                  nb::capsule owner(copy, [](void * p) noexcept { delete[] (float *) p; });
                  return nb::ndarray<nb::numpy, float, nb::ndim<1>>(copy, {(size_t) n}, owner);
              },

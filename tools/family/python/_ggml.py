@@ -92,6 +92,8 @@ class BackendState:
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly description of the ggml build, modules and registered devices."""
+        if self.cpu_module is None:
+            _choose_cpu(self)
         return {
             "package": self.package,
             "ggml_version": self.core.ggml_version(),
@@ -227,7 +229,8 @@ def _install_log_handler(core: ModuleType, package: str) -> None:
     atexit.register(core.set_log_handler, None, max(min_level, 3))
 
 
-def _load_cpu(state: BackendState) -> None:
+def _choose_cpu(state: BackendState) -> Path:
+    """Score every CPU module (dlopen each) and record the best one for this CPU."""
     core = state.core
     modules = _cpu_modules(state.libdir)
     if not modules:
@@ -253,9 +256,15 @@ def _load_cpu(state: BackendState) -> None:
             raise ImportError(f"{state.package}: none of the ggml CPU modules in {state.libdir} "
                               f"runs on this CPU (scores {state.cpu_scores})")
     state.cpu_module = best
-    if core.backend_registered("CPU"):
-        return  # another family package with the same ggml loaded it: one registry, one CPU
-    core.backend_load(str(best))
+    return best
+
+
+def _load_cpu(state: BackendState) -> None:
+    if state.core.backend_registered("CPU"):
+        # Another family package with the same ggml loaded it: one registry, one CPU backend.
+        # Scoring the modules again would only cost import time; info() does it on demand.
+        return
+    state.core.backend_load(str(_choose_cpu(state)))
     state.cpu_loaded_here = True
 
 
