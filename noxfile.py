@@ -64,7 +64,7 @@ def stubs(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff on everything, mypy on the Python layers and tools."""
-    session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest")
+    session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2")
     session.run("ruff", "check", ".")
     # The shared _ggml module is copied into each package at build time; mypy checks it once
     # in place and each package against a copy (gitignored) so that imports resolve.

@@ -32,7 +32,21 @@ struct Model {
     const llama_vocab * vocab() const { return llama_model_get_vocab(ptr); }
 };
 
+// A LoRA adapter loaded for a Model (keeps the model alive: adapters live in its tensors).
+struct LoraAdapter {
+    nb::object model_ref;
+    llama_adapter_lora * ptr = nullptr;
+    std::string path;
+
+    LoraAdapter(nb::object model, const std::string & path);
+    ~LoraAdapter() { llama_adapter_lora_free(ptr); }
+    LoraAdapter(const LoraAdapter &) = delete;
+    LoraAdapter & operator=(const LoraAdapter &) = delete;
+};
+
 void bind_model(nb::module_ & m);
 void bind_context(nb::module_ & m);
+void bind_sampler(nb::module_ & m);
+void bind_embedder(nb::module_ & m);
 
 }  // namespace cyllama

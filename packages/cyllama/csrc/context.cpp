@@ -1,149 +1,9 @@
 // Inference context: batched decoding into the KV cache, logits, greedy choice, timings.
-#include "common.h"
+#include "context.h"
 
-#include <ggml-cpu.h>
-
-#include <algorithm>
-#include <cmath>
+#include <nanobind/stl/pair.h>
 
 namespace cyllama {
-
-struct Context {
-    nb::object model_ref;  // keeps the Python Model (and so the llama_model) alive
-    const Model * model = nullptr;
-    llama_context * ptr = nullptr;
-    // A persistent CPU thread pool (threads poll between graphs instead of being created for
-    // every token); made through the CPU backend's registry, as the CPU code is a module.
-    ggml_threadpool_t threadpool = nullptr;
-    ggml_threadpool_t threadpool_batch = nullptr;  // only when n_threads_batch differs
-    decltype(&ggml_threadpool_free) threadpool_free = nullptr;
-    llama_batch batch{};
-    int32_t n_batch = 0;
-    int32_t n_past = 0;
-    bool has_logits = false;
-
-    Context(nb::object model_obj, uint32_t n_ctx, uint32_t n_batch_, uint32_t n_ubatch,
-            int32_t n_threads, int32_t n_threads_batch)
-        : model_ref(model_obj), model(nb::cast<const Model *>(model_obj)) {
-        llama_context_params p = llama_context_default_params();
-        p.n_ctx = n_ctx;
-        p.n_batch = n_batch_;
-        p.n_ubatch = n_ubatch ? n_ubatch : std::min<uint32_t>(n_batch_, p.n_ubatch);
-        p.n_threads = n_threads;
-        p.n_threads_batch = n_threads_batch;
-        p.no_perf = false;
-        family::mark_log();
-        {
-            nb::gil_scoped_release release;
-            ptr = llama_init_from_model(model->ptr, p);
-        }
-        if (!ptr) family::raise(family::error_kind::compute, "failed to create a llama context");
-        attach_threadpools(n_threads, n_threads_batch);
-        n_batch = (int32_t) llama_n_batch(ptr);
-        batch = llama_batch_init(n_batch, 0, 1);
-    }
-    ~Context() {
-        llama_batch_free(batch);
-        if (ptr) llama_free(ptr);
-        free_threadpools();
-    }
-
-    void free_threadpools() {
-        if (threadpool) threadpool_free(threadpool);
-        if (threadpool_batch) threadpool_free(threadpool_batch);
-        threadpool = threadpool_batch = nullptr;
-    }
-
-    void attach_threadpools(int32_t n_threads, int32_t n_threads_batch) {
-        ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
-        if (!cpu) return;  // no CPU backend: llama.cpp's own default applies
-        auto make = (decltype(&ggml_threadpool_new)) ggml_backend_reg_get_proc_address(
-            cpu, "ggml_threadpool_new");
-        threadpool_free = (decltype(&ggml_threadpool_free)) ggml_backend_reg_get_proc_address(
-            cpu, "ggml_threadpool_free");
-        if (!make || !threadpool_free) return;
-        ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
-        threadpool = make(&tpp);
-        if (n_threads_batch != n_threads) {
-            ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(n_threads_batch);
-            threadpool_batch = make(&tpp_batch);
-        }
-        if (threadpool) llama_attach_threadpool(ptr, threadpool, threadpool_batch);
-    }
-    Context(const Context &) = delete;
-    Context & operator=(const Context &) = delete;
-
-    void decode(const std::vector<llama_token> & tokens) {
-        if (tokens.empty()) throw nb::value_error("decode() needs at least one token");
-        const int32_t n_ctx = (int32_t) llama_n_ctx(ptr);
-        const int32_t n_vocab = llama_vocab_n_tokens(model->vocab());
-        if (n_past + (int64_t) tokens.size() > n_ctx) {
-            throw nb::value_error(("context overflow: " + std::to_string(n_past) + " + " +
-                                   std::to_string(tokens.size()) + " tokens exceed n_ctx " +
-                                   std::to_string(n_ctx)).c_str());
-        }
-        for (llama_token t : tokens) {
-            if (t < 0 || t >= n_vocab) {
-                throw nb::value_error(("token id " + std::to_string(t) + " is out of range [0, " +
-                                       std::to_string(n_vocab) + ")").c_str());
-            }
-        }
-        family::mark_log();
-        int32_t rc = 0;
-        {
-            nb::gil_scoped_release release;
-            for (size_t start = 0; start < tokens.size() && rc == 0; start += (size_t) n_batch) {
-                const size_t n = std::min(tokens.size() - start, (size_t) n_batch);
-                batch.n_tokens = (int32_t) n;
-                for (size_t i = 0; i < n; ++i) {
-                    batch.token[i] = tokens[start + i];
-                    batch.pos[i] = n_past + (llama_pos) i;
-                    batch.n_seq_id[i] = 1;
-                    batch.seq_id[i][0] = 0;
-                    batch.logits[i] = (start + i + 1 == tokens.size());
-                }
-                rc = llama_decode(ptr, batch);
-                if (rc == 0) n_past += (int32_t) n;
-            }
-        }
-        has_logits = (rc == 0);
-        if (rc != 0) {
-            family::raise(family::error_kind::compute,
-                          "llama_decode failed with code " + std::to_string(rc));
-        }
-    }
-
-    const float * last_logits() const {
-        if (!has_logits) throw nb::value_error("no logits: decode() tokens first");
-        return llama_get_logits_ith(ptr, -1);
-    }
-
-    llama_token greedy() const {
-        const float * l = last_logits();
-        const int32_t n = llama_vocab_n_tokens(model->vocab());
-        // Two passes the compiler vectorises (8 independent maxima, then a search for the
-        // first index holding the max): ~5x faster than std::max_element on a 262k vocabulary.
-        float lanes[8];
-        std::fill(lanes, lanes + 8, -INFINITY);
-        int32_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            for (int j = 0; j < 8; ++j) lanes[j] = std::max(lanes[j], l[i + j]);
-        }
-        float best = *std::max_element(lanes, lanes + 8);
-        for (; i < n; ++i) best = std::max(best, l[i]);
-        return (llama_token) (std::find(l, l + n, best) - l);
-    }
-
-    void truncate(int32_t n) {
-        if (n < 0 || n > n_past) {
-            throw nb::value_error(("cannot truncate to " + std::to_string(n) + " tokens: the cache holds " +
-                                   std::to_string(n_past)).c_str());
-        }
-        llama_memory_seq_rm(llama_get_memory(ptr), -1, n, -1);
-        n_past = n;
-        has_logits = false;
-    }
-};
 
 void bind_context(nb::module_ & m) {
     nb::class_<Context>(m, "Context", "A llama.cpp inference context (KV cache) over a Model.")
@@ -187,7 +47,92 @@ void bind_context(nb::module_ & m) {
                  return out;
              },
              "llama.cpp's timings: prompt and generation time and token counts.")
-        .def("perf_reset", [](Context & s) { llama_perf_context_reset(s.ptr); });
+        .def("perf_reset",
+             [](Context & s) {
+                 llama_perf_context_reset(s.ptr);
+                 s.n_decode_calls = 0;
+                 s.decode_seconds = 0.0;
+             })
+        .def("decode_stats",
+             [](const Context & s) { return std::make_pair(s.n_decode_calls, s.decode_seconds); },
+             "(llama_decode calls, seconds inside them) since perf_reset().")
+        .def("set_loras",
+             [](Context & s, const std::vector<nb::object> & adapters, std::vector<float> scales) {
+                 if (adapters.size() != scales.size()) throw nb::value_error("one scale per adapter");
+                 std::vector<llama_adapter_lora *> ptrs;
+                 for (const nb::object & a : adapters) {
+                     const LoraAdapter * ad = nb::cast<const LoraAdapter *>(a);
+                     if (nb::cast<const Model *>(ad->model_ref) != s.model)
+                         throw nb::value_error("the LoRA adapter was loaded for another model");
+                     ptrs.push_back(ad->ptr);
+                 }
+                 llama_set_adapters_lora(s.ptr, ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(),
+                                         scales.empty() ? nullptr : scales.data());
+                 s.loras = adapters;
+             },
+             "adapters"_a, "scales"_a, "Replace the context's LoRA adapters (empty: none).")
+        .def("state_get",
+             [](Context & s) {
+                 std::string buf(llama_state_get_size(s.ptr), '\0');
+                 size_t n;
+                 {
+                     nb::gil_scoped_release release;
+                     n = llama_state_get_data(s.ptr, (uint8_t *) buf.data(), buf.size());
+                 }
+                 return nb::bytes(buf.data(), n);
+             },
+             "The context's state (KV cache, logits) as bytes.")
+        .def("state_set",
+             [](Context & s, nb::bytes data, int32_t n_past) {
+                 family::mark_log();
+                 size_t n;
+                 {
+                     nb::gil_scoped_release release;
+                     n = llama_state_set_data(s.ptr, (const uint8_t *) data.c_str(), data.size());
+                 }
+                 if (n == 0) {
+                     s.n_past = 0;
+                     s.has_logits = false;
+                     family::raise(family::error_kind::value,
+                                   "the state does not fit this context (other model or n_ctx?)");
+                 }
+                 s.n_past = n_past;
+                 s.has_logits = false;
+             },
+             "data"_a, "n_past"_a, "Restore a state from state_get(); n_past: its token count.")
+        .def("state_save_file",
+             [](Context & s, const std::string & path, const std::vector<llama_token> & tokens) {
+                 family::mark_log();
+                 bool ok;
+                 {
+                     nb::gil_scoped_release release;
+                     ok = llama_state_save_file(s.ptr, path.c_str(), tokens.data(), tokens.size());
+                 }
+                 if (!ok) family::raise(family::error_kind::compute, "cannot save state to " + path);
+             },
+             "path"_a, "tokens"_a, "Save the state and its tokens to a llama.cpp session file.")
+        .def("state_load_file",
+             [](Context & s, const std::string & path) {
+                 std::vector<llama_token> tokens(llama_n_ctx(s.ptr));
+                 size_t count = 0;
+                 family::mark_log();
+                 bool ok;
+                 {
+                     nb::gil_scoped_release release;
+                     ok = llama_state_load_file(s.ptr, path.c_str(), tokens.data(), tokens.size(),
+                                                &count);
+                 }
+                 s.has_logits = false;
+                 if (!ok) {
+                     s.n_past = 0;
+                     family::raise(family::error_kind::model_load,
+                                   "cannot load state from " + path);
+                 }
+                 tokens.resize(count);
+                 s.n_past = (int32_t) count;
+                 return tokens;
+             },
+             "path"_a, "Load a session file; returns its tokens.");
 }
 
 }  // namespace cyllama

@@ -3,6 +3,9 @@
 
 #include "llama-model.h"  // llama.cpp's internal model class: where each layer was placed
 
+#include <nanobind/stl/pair.h>
+#include <utility>
+
 namespace cyllama {
 
 Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vocab_only)
@@ -21,6 +24,46 @@ Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vo
 
 Model::~Model() {
     if (ptr) llama_model_free(ptr);
+}
+
+LoraAdapter::LoraAdapter(nb::object model_obj, const std::string & path_)
+    : model_ref(model_obj), path(path_) {
+    const Model * model = nb::cast<const Model *>(model_obj);
+    family::mark_log();
+    {
+        nb::gil_scoped_release release;
+        ptr = llama_adapter_lora_init(model->ptr, path.c_str());
+    }
+    if (!ptr) family::raise(family::error_kind::model_load, "failed to load LoRA adapter " + path);
+}
+
+// Renders messages with one of llama.cpp's built-in chat formats, chosen by name ("chatml",
+// "gemma", ...) or detected from a Jinja template's text. None when neither matches.
+static nb::object apply_chat_template(const std::string & tmpl,
+                                      const std::vector<std::pair<std::string, std::string>> & msgs,
+                                      bool add_assistant) {
+    std::vector<llama_chat_message> chat;
+    size_t total = 0;
+    for (const auto & [role, content] : msgs) {
+        chat.push_back({role.c_str(), content.c_str()});
+        total += role.size() + content.size();
+    }
+    std::string buf(2 * total + 256, '\0');
+    int32_t n = llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant,
+                                          buf.data(), (int32_t) buf.size());
+    if (n < 0) return nb::none();
+    if ((size_t) n > buf.size()) {
+        buf.resize((size_t) n);
+        n = llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant,
+                                      buf.data(), (int32_t) buf.size());
+    }
+    return nb::str(buf.data(), (size_t) n);
+}
+
+static std::vector<std::string> builtin_chat_templates() {
+    std::vector<const char *> names((size_t) llama_chat_builtin_templates(nullptr, 0));
+    llama_chat_builtin_templates(names.data(), names.size());
+    return {names.begin(), names.end()};
 }
 
 static std::vector<llama_token> tokenize(const Model & self, const std::string & text,
@@ -90,6 +133,31 @@ static nb::typed<nb::dict, nb::str, nb::str> metadata(const Model & self) {
 }
 
 void bind_model(nb::module_ & m) {
+    m.def("apply_chat_template", &apply_chat_template, "template"_a, "messages"_a,
+          "add_assistant"_a,
+          "Render (role, content) messages with a built-in llama.cpp chat format (by name, or "
+          "detected from a Jinja template); None if the template is not one of them.");
+    m.def("builtin_chat_templates", &builtin_chat_templates,
+          "Names of llama.cpp's built-in chat formats.");
+    nb::class_<LoraAdapter>(m, "LoraAdapter", "A LoRA adapter loaded for a model.")
+        .def(nb::init<nb::object, const std::string &>(), "model"_a, "path"_a)
+        .def_ro("path", &LoraAdapter::path)
+        .def("metadata",
+             [](const LoraAdapter & s) {
+                 nb::typed<nb::dict, nb::str, nb::str> out;
+                 char key[512], val[4096];
+                 for (int32_t i = 0; i < llama_adapter_meta_count(s.ptr); ++i) {
+                     int32_t k = llama_adapter_meta_key_by_index(s.ptr, i, key, sizeof(key));
+                     int32_t v = llama_adapter_meta_val_str_by_index(s.ptr, i, val, sizeof(val));
+                     if (k >= 0 && v >= 0) {
+                         out[nb::str(key, std::min<size_t>((size_t) k, sizeof(key) - 1))] =
+                             nb::str(val, std::min<size_t>((size_t) v, sizeof(val) - 1));
+                     }
+                 }
+                 return out;
+             },
+             "The adapter's GGUF metadata as strings.");
+
     nb::class_<Model>(m, "Model", "A loaded llama.cpp model (weights and vocabulary).")
         .def(nb::init<const std::string &, int, bool, bool>(), "path"_a, "n_gpu_layers"_a = 0,
              "use_mmap"_a = true, "vocab_only"_a = false)

@@ -6,6 +6,8 @@ NB_MODULE(_core, m) {
     family::bind_ggml(m, llama_log_set);
     cyllama::bind_model(m);
     cyllama::bind_context(m);
+    cyllama::bind_sampler(m);
+    cyllama::bind_embedder(m);
     m.def("llama_system_info", [] { return std::string(llama_print_system_info()); },
           "llama.cpp's one-line summary of the CPU features the loaded CPU backend uses.");
 }

@@ -25,7 +25,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     info = cyllama.info()
     llm = cyllama.LLM({model!r}, n_ctx=128, n_threads=1)
-    text = llm.generate("The capital of France is", max_tokens=8)
+    text = llm.generate("The capital of France is", max_tokens=8).text
 print(json.dumps({{"plugins": info["plugins"], "layers": llm.layer_devices, "text": text,
                   "warnings": [str(w.message) for w in caught]}}))
 """

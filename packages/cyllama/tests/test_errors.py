@@ -63,7 +63,7 @@ def test_prompt_longer_than_context(tiny_model: Path) -> None:
     with pytest.raises(ContextOverflowError, match=pattern):
         llm.generate("the " * (llm.n_ctx + 10))
     assert isinstance(ContextOverflowError("x"), ValueError)
-    assert llm.generate("the", max_tokens=2)  # still usable
+    assert llm.generate("the", max_tokens=2).text  # still usable
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ for name in {sorted(files)!r}:
         cyllama.LLM({str(tmp_path)!r} + '/' + name)
     except cyllama.ModelLoadError as e:
         print('error', name)
-print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=64).generate('the', max_tokens=3)))
+print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=64).generate('the', max_tokens=3).text))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)

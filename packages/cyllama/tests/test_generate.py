@@ -29,21 +29,21 @@ def reference_greedy(path: Path, prompt: str, n: int) -> bytes:
 
 
 def test_generate_equals_step_by_step_loop(llm: LLM, tiny_model: Path) -> None:
-    text = llm.generate(PROMPT, max_tokens=24)
+    text = llm.generate(PROMPT, max_tokens=24).text
     assert text == reference_greedy(tiny_model, PROMPT, 24).decode("utf-8", errors="replace")
     assert len(text) > 0
 
 
 def test_generate_is_deterministic_across_instances(llm: LLM, tiny_model: Path) -> None:
     other = LLM(tiny_model, n_ctx=128, n_threads=1)
-    assert other.generate(PROMPT, max_tokens=16) == llm.generate(PROMPT, max_tokens=16)
+    assert other.generate(PROMPT, max_tokens=16).text == llm.generate(PROMPT, max_tokens=16).text
 
 
 def test_max_tokens_is_exact(llm: LLM) -> None:
     # The tiny model never prefers a control token, so generation runs to max_tokens.
     llm.generate(PROMPT, max_tokens=10)
     assert llm._ctx.n_past == len(llm.tokenize(PROMPT)) + 9  # the last token is not evaluated
-    assert llm.generate(PROMPT, max_tokens=0) == ""
+    assert llm.generate(PROMPT, max_tokens=0).text == ""
 
 
 def test_cached_prefix_is_reused(llm: LLM) -> None:
@@ -58,7 +58,7 @@ def test_cached_prefix_is_reused(llm: LLM) -> None:
 def test_generation_stops_at_full_context(tiny_model: Path) -> None:
     small = LLM(tiny_model, n_ctx=32, n_threads=1)
     n_ctx = small.n_ctx
-    text = small.generate(PROMPT, max_tokens=n_ctx + 100)
+    text = small.generate(PROMPT, max_tokens=n_ctx + 100).text
     assert small._ctx.n_past == n_ctx
     assert len(small._cached) == n_ctx
     assert len(small.tokenize(text, add_special=False)) >= n_ctx - len(small.tokenize(PROMPT)) - 1

@@ -77,7 +77,7 @@ def test_layers_run_on_the_plugin_device(fake: BuiltBackend, site: Path,
     code = f"""
 import ctypes, json, cyllama
 llm = cyllama.LLM({str(tiny_model)!r}, n_ctx=128, n_threads=1)
-text = llm.generate("The capital of France is", max_tokens=12)
+text = llm.generate("The capital of France is", max_tokens=12).text
 stats = (ctypes.c_int64 * 3)()
 ctypes.CDLL({str(fake.library)!r}).ggml_fake_backend_stats(stats)
 print(json.dumps({{"layers": llm.layer_devices, "ngl": llm.n_gpu_layers, "text": text,
@@ -89,7 +89,7 @@ print(json.dumps({{"layers": llm.layer_devices, "ngl": llm.n_gpu_layers, "text":
     assert on_fake["graphs"] >= 12 and on_fake["nodes"] > 12 * 20 and on_fake["buffers"] >= 1
 
     cpu = run(f"import cyllama; print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=128, "
-              "n_threads=1).generate('The capital of France is', max_tokens=12)))", site,
+              "n_threads=1).generate('The capital of France is', max_tokens=12).text))", site,
               GGML_PLUGIN_DISABLE="fake")
     assert cpu.returncode == 0, cpu.stderr
     assert repr(on_fake["text"]) == cpu.stdout.strip()  # same tokens on the fake device
@@ -185,7 +185,7 @@ a, b = cyllama.info(), ggml_second_host.info()
 llm = cyllama.LLM({str(tiny_model)!r}, n_ctx=64, n_threads=1)
 print(json.dumps({{"a": a, "b": b, "layers": llm.layer_devices,
                    "init": ggml_fake_plugin.initialized,
-                   "text": llm.generate("the", max_tokens=3)}}))
+                   "text": llm.generate("the", max_tokens=3).text}}))
 """
     out = run(code, None, PYTHONPATH=f"{site}{os.pathsep}{second_site}")
     assert out.returncode == 0, out.stderr

@@ -192,6 +192,10 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
         try {
             std::rethrow_exception(p);
         } catch (const error & e) {
+            if (e.kind == error_kind::value) {
+                PyErr_SetString(PyExc_ValueError, e.what());
+                return;
+            }
             nb::object & cls = e.kind == error_kind::model_load ? model_load_error
                                : e.kind == error_kind::compute  ? compute_error
                                                                 : backend_error;

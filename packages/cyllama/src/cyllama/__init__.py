@@ -10,6 +10,7 @@ from . import _core, _ggml
 
 _backends = _ggml.setup(_core, "cyllama")
 
+from ._chat import builtin_templates as chat_templates  # noqa: E402
 from ._errors import (  # noqa: E402
     BackendError,
     ComputeError,
@@ -17,18 +18,39 @@ from ._errors import (  # noqa: E402
     ModelLoadError,
 )
 from ._ggml import GgmlPluginWarning, PluginError  # noqa: E402
+from ._grammar import Grammar  # noqa: E402
 from ._llm import LLM  # noqa: E402
+from ._sampling import Sampling  # noqa: E402
+from ._types import (  # noqa: E402
+    Completion,
+    LoraAdapter,
+    State,
+    Stream,
+    Timings,
+    TokenLogprob,
+    Usage,
+)
 from ._version import __version__  # noqa: E402
 
 __all__ = [
     "LLM",
     "BackendError",
+    "Completion",
     "ComputeError",
     "ContextOverflowError",
     "GgmlPluginWarning",
+    "Grammar",
+    "LoraAdapter",
     "ModelLoadError",
     "PluginError",
+    "Sampling",
+    "State",
+    "Stream",
+    "Timings",
+    "TokenLogprob",
+    "Usage",
     "__version__",
+    "chat_templates",
     "info",
 ]
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cyllama info`` and ``python -m cyllama generate MODEL PROMPT``."""
+"""The ``cyllama`` command (also ``python -m cyllama``): info, generate, chat, embed, bench."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cyllama import LLM
 
 
 def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> None:
@@ -56,44 +60,175 @@ def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> N
             print(f"  {n} layers on {dev}")
 
 
-def _generate(args: argparse.Namespace) -> None:
+def _add_model_args(p: argparse.ArgumentParser, n_ctx: int = 2048) -> None:
+    p.add_argument("model", help="GGUF model file")
+    p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("-c", "--n-ctx", type=int, default=n_ctx, help="context window in tokens")
+    p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None,
+                   help="layers on the GPU (-1 all; default all if a GPU plugin is loaded)")
+
+
+def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (default: greedy)")
+    g.add_argument("--temp", type=float, default=0.0, help="temperature; 0 is greedy")
+    g.add_argument("--top-k", type=int, default=40)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--min-p", type=float, default=0.05)
+    g.add_argument("--repeat-penalty", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("-n", "--max-tokens", type=int, default=256)
+    g.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    g.add_argument("--grammar", help="GBNF grammar file the output must follow")
+    g.add_argument("--json-schema", help="JSON schema (file, or inline JSON) for the output")
+
+
+def _sampling_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from cyllama import Sampling
+
+    sampling = Sampling(temperature=args.temp, top_k=args.top_k, top_p=args.top_p,
+                        min_p=args.min_p, repeat_penalty=args.repeat_penalty, seed=args.seed)
+    schema: object = None
+    if args.json_schema:
+        path = Path(args.json_schema)
+        schema = path.read_text() if path.is_file() else args.json_schema
+    grammar = Path(args.grammar).read_text() if args.grammar else None
+    return {"max_tokens": args.max_tokens, "sampling": sampling, "stop": args.stop,
+            "grammar": grammar, "json_schema": schema}
+
+
+def _load(args: argparse.Namespace) -> LLM:
     from cyllama import LLM
 
-    llm = LLM(args.model, n_ctx=args.n_ctx, n_threads=args.threads,
-              n_gpu_layers=args.n_gpu_layers)
-    start = time.perf_counter()
-    text = llm.generate(args.prompt, max_tokens=args.max_tokens)
-    elapsed = time.perf_counter() - start
-    print(args.prompt + text)
+    return LLM(args.model, n_ctx=args.n_ctx, n_threads=args.threads,
+               n_gpu_layers=args.n_gpu_layers)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    llm = _load(args)
+    stream = llm.stream(args.prompt, **_sampling_kwargs(args))
+    if not args.no_echo:
+        sys.stdout.write(args.prompt)
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    c = stream.completion
     if args.verbose:
-        print(f"[{elapsed:.2f} s]", file=sys.stderr)
+        print(f"[{c.usage.completion_tokens} tokens, {c.finish_reason}, "
+              f"{c.timings.tokens_per_second:.1f} tokens/s]", file=sys.stderr)
+
+
+def _chat(args: argparse.Namespace) -> None:
+    llm = _load(args)
+    kwargs = _sampling_kwargs(args)
+    messages: list[dict[str, str]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("cyllama chat: /reset starts over, /exit (or Ctrl-D) quits", file=sys.stderr)
+    while True:
+        if interactive:
+            sys.stderr.write("> ")
+            sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            break
+        text = line.rstrip("\n")
+        if text.strip() == "/exit":
+            break
+        if text.strip() == "/reset":
+            del messages[1 if args.system else 0:]
+            continue
+        if not text.strip():
+            continue
+        messages.append({"role": "user", "content": text})
+        stream = llm.chat_stream(messages, template=args.template, **kwargs)
+        try:
+            for piece in stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        except KeyboardInterrupt:  # stop this reply, keep the conversation
+            stream.close()
+            messages.pop()
+            sys.stdout.write("\n")
+            continue
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        messages.append({"role": "assistant", "content": stream.completion.text})
+
+
+def _embed(args: argparse.Namespace) -> None:
+    llm = _load(args)
+    vectors = llm.embed(args.texts, normalize=not args.no_normalize, pooling=args.pooling)
+    for row in vectors:
+        print(json.dumps([round(float(x), 6) for x in row]))
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from cyllama import LLM, _bench
+
+    llm = LLM(args.model, n_ctx=max(args.n_prompt, args.n_gen + 16) + 16, n_threads=args.threads,
+              n_batch=args.n_prompt, n_gpu_layers=args.n_gpu_layers)
+    res = _bench.run(llm, n_prompt=args.n_prompt, n_gen=args.n_gen, reps=args.reps)
+    if args.json:
+        print(json.dumps(res.as_dict()))
+        return
+    print(f"{llm.description}, {llm.n_threads} threads, median of {res.reps}")
+    print(f"pp{res.n_prompt}: {res.pp_tokens_per_second:8.1f} tokens/s")
+    print(f"tg{res.n_gen}: {res.tg_tokens_per_second:8.1f} tokens/s "
+          f"({res.tg_outside_decode_us:.0f} us per token outside llama_decode)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``cyllama`` console script (also ``python -m cyllama``)."""
     parser = argparse.ArgumentParser(prog="cyllama", description="llama.cpp from Python")
     parser.add_argument("-v", "--verbose", action="store_true", help="show ggml's log")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="ggml build, CPU module and devices")
+    p_info = sub.add_parser("info", help="ggml build, CPU module, plugins and devices")
     p_info.add_argument("--json", action="store_true", help="machine-readable output")
     p_info.add_argument("--model", help="also load this model and show where its layers run")
     p_info.add_argument("--n-gpu-layers", type=int, default=None)
-    p_gen = sub.add_parser("generate", help="continue a prompt (greedy)")
-    p_gen.add_argument("model", help="GGUF model file")
+    p_gen = sub.add_parser("generate", help="continue a prompt, streaming")
+    _add_model_args(p_gen)
     p_gen.add_argument("prompt")
-    p_gen.add_argument("-n", "--max-tokens", type=int, default=64)
-    p_gen.add_argument("-t", "--threads", type=int, default=None)
-    p_gen.add_argument("-c", "--n-ctx", type=int, default=2048)
-    p_gen.add_argument("-ngl", "--n-gpu-layers", type=int, default=None)
+    p_gen.add_argument("--no-echo", action="store_true", help="do not print the prompt")
+    _add_sampling_args(p_gen)
+    p_chat = sub.add_parser("chat", help="interactive chat (one user message per line)")
+    _add_model_args(p_chat, n_ctx=4096)
+    p_chat.add_argument("--system", help="system message")
+    p_chat.add_argument("--template", help="chat template: a built-in name or a Jinja file")
+    _add_sampling_args(p_chat)
+    p_emb = sub.add_parser("embed", help="print one JSON embedding per text")
+    _add_model_args(p_emb, n_ctx=512)
+    p_emb.add_argument("texts", nargs="+")
+    p_emb.add_argument("--pooling", choices=["mean", "cls", "last"], default=None)
+    p_emb.add_argument("--no-normalize", action="store_true")
+    p_bench = sub.add_parser("bench", help="prompt processing and generation speed")
+    p_bench.add_argument("model", help="GGUF model file")
+    p_bench.add_argument("-t", "--threads", type=int, default=None)
+    p_bench.add_argument("-p", "--n-prompt", type=int, default=512)
+    p_bench.add_argument("-n", "--n-gen", type=int, default=128)
+    p_bench.add_argument("-r", "--reps", type=int, default=3)
+    p_bench.add_argument("-ngl", "--n-gpu-layers", type=int, default=None)
+    p_bench.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(name)s: %(message)s")
     import cyllama
 
     cyllama._backends.sync_log_level()
-    if args.command == "info":
-        _print_info(args.json, args.model, args.n_gpu_layers)
-    else:
-        _generate(args)
+    if getattr(args, "template", None) and Path(args.template).is_file():
+        args.template = Path(args.template).read_text()
+    commands = {"generate": _generate, "chat": _chat, "embed": _embed, "bench": _bench}
+    try:
+        if args.command == "info":
+            _print_info(args.json, args.model, args.n_gpu_layers)
+        else:
+            commands[args.command](args)
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"cyllama {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -52,6 +52,25 @@ def backends() -> list[dict[str, Any]]:
     Registered backends: name, devices (name, description, type, memory) and features.
     """
 
+def apply_chat_template(template: str, messages: Sequence[tuple[str, str]], add_assistant: bool) -> object:
+    """
+    Render (role, content) messages with a built-in llama.cpp chat format (by name, or detected from a Jinja template); None if the template is not one of them.
+    """
+
+def builtin_chat_templates() -> list[str]:
+    """Names of llama.cpp's built-in chat formats."""
+
+class LoraAdapter:
+    """A LoRA adapter loaded for a model."""
+
+    def __init__(self, model: object, path: str) -> None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def metadata(self) -> dict[str, str]:
+        """The adapter's GGUF metadata as strings."""
+
 class Model:
     """A loaded llama.cpp model (weights and vocabulary)."""
 
@@ -145,6 +164,64 @@ class Context:
         """llama.cpp's timings: prompt and generation time and token counts."""
 
     def perf_reset(self) -> None: ...
+
+    def decode_stats(self) -> tuple[int, float]:
+        """(llama_decode calls, seconds inside them) since perf_reset()."""
+
+    def set_loras(self, adapters: Sequence[object], scales: Sequence[float]) -> None:
+        """Replace the context's LoRA adapters (empty: none)."""
+
+    def state_get(self) -> bytes:
+        """The context's state (KV cache, logits) as bytes."""
+
+    def state_set(self, data: bytes, n_past: int) -> None:
+        """Restore a state from state_get(); n_past: its token count."""
+
+    def state_save_file(self, path: str, tokens: Sequence[int]) -> None:
+        """Save the state and its tokens to a llama.cpp session file."""
+
+    def state_load_file(self, path: str) -> list[int]:
+        """Load a session file; returns its tokens."""
+
+class Sampler:
+    """A llama.cpp sampler chain with an optional grammar."""
+
+    def __init__(self, model: object, temperature: float, top_k: int, top_p: float, min_p: float, typical_p: float, penalty_last_n: int, repeat_penalty: float, frequency_penalty: float, presence_penalty: float, mirostat: int, mirostat_tau: float, mirostat_eta: float, dry_multiplier: float, dry_base: float, dry_allowed_length: int, dry_penalty_last_n: int, dry_sequence_breakers: Sequence[str], seed: int, logit_bias: Sequence[tuple[int, float]], grammar: str, grammar_root: str) -> None: ...
+
+    def sample(self, context: Context) -> int:
+        """Choose the next token from the context's last logits."""
+
+    def accept(self, token: int, grammar: bool = True) -> None:
+        """Record a token (advances the grammar and the penalty history)."""
+
+    def accept_many(self, tokens: Sequence[int]) -> None:
+        """Record prompt tokens in the penalty history (not the grammar)."""
+
+    @property
+    def has_grammar(self) -> bool: ...
+
+    @property
+    def is_greedy(self) -> bool: ...
+
+def logprobs(context: Context, token: int, top_n: int) -> tuple[float, list[tuple[int, float]]]:
+    """
+    log-softmax of the last logits: (logprob of token, [(token, logprob)] of the top_n).
+    """
+
+class Embedder:
+    """A llama.cpp context computing pooled embeddings."""
+
+    def __init__(self, model: object, n_ctx: int, n_threads: int, pooling: int = -1) -> None: ...
+
+    @property
+    def pooling(self) -> int:
+        """llama.cpp's pooling type: 0 none, 1 mean, 2 cls, 3 last, 4 rank."""
+
+    @property
+    def n_batch(self) -> int: ...
+
+    def embed(self, sequences: Sequence[Sequence[int]], normalize: bool) -> Annotated[NDArray[numpy.float32], dict(shape=(None, None))]:
+        """One pooled embedding row per token sequence."""
 
 def llama_system_info() -> str:
     """

@@ -1,16 +1,38 @@
-"""The LLM class: load a GGUF model, tokenize, and generate text."""
+"""The LLM class: load a GGUF model; generate, stream, chat, embed; LoRA and saved states."""
 
 from __future__ import annotations
 
+import codecs
+import math
 import os
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
-from . import _core
+import numpy as np
+
+from . import _chat, _core
+from ._chat import Message
 from ._errors import BackendError, ContextOverflowError, ModelLoadError
 from ._ggml import state as backend_state
+from ._grammar import Grammar
+from ._sampling import Sampling
+from ._types import (
+    Completion,
+    FinishReason,
+    LoraAdapter,
+    State,
+    Stream,
+    Timings,
+    TokenLogprob,
+    Usage,
+)
 
 __all__ = ["LLM"]
+
+_POOLING = {"mean": 1, "cls": 2, "last": 3}
 
 _GGUF_MAGIC = b"GGUF"
 
@@ -24,20 +46,45 @@ def _check_int(name: str, value: object, minimum: int, maximum: int | None = Non
     return value
 
 
-def _check_model_file(path: str | os.PathLike[str]) -> Path:
+def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(2, "model file not found", str(p))
+        raise FileNotFoundError(2, f"{what} file not found", str(p))
     if p.is_dir():
-        raise IsADirectoryError(21, "model path is a directory, not a GGUF file", str(p))
+        raise IsADirectoryError(21, f"{what} path is a directory, not a GGUF file", str(p))
     with p.open("rb") as f:
         magic = f.read(4)
     if not magic:
-        raise ModelLoadError(f"model file {p} is empty")
+        raise ModelLoadError(f"{what} file {p} is empty")
     if magic != _GGUF_MAGIC:
-        raise ModelLoadError(f"model file {p} is not a GGUF file (it starts with {magic!r}, "
+        raise ModelLoadError(f"{what} file {p} is not a GGUF file (it starts with {magic!r}, "
                              f"not {_GGUF_MAGIC!r})")
     return p
+
+
+def _scale(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"scale must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
+    for s in stops:
+        if not isinstance(s, str) or not s:
+            raise ValueError(f"stop strings must be non-empty str, got {s!r}")
+    return stops
+
+
+def _held_back(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest end of ``text`` that could begin a stop string."""
+    for n in range(min(len(text), max(map(len, stops)) - 1), 0, -1):
+        tail = text[-n:]
+        if any(s.startswith(tail) for s in stops):
+            return n
+    return 0
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -53,7 +100,11 @@ class LLM:
     """A llama.cpp model with one inference context.
 
     >>> llm = LLM("gemma-3-270m-q4_k_m.gguf", n_ctx=2048)
-    >>> llm.generate("The capital of France is", max_tokens=8)
+    >>> llm.generate("The capital of France is", max_tokens=8).text
+    >>> for piece in llm.chat_stream([{"role": "user", "content": "Hi!"}]):
+    ...     print(piece, end="")
+
+    An LLM is not thread-safe: use one per thread, or serialise calls.
 
     Parameters:
         path: a GGUF model file.
@@ -62,7 +113,8 @@ class LLM:
         n_threads_batch: CPU threads for prompt processing (default: ``n_threads``).
         n_batch: the most tokens evaluated per call while processing a prompt.
         n_ubatch: physical batch size (default: ``min(n_batch, 512)``).
-        seed: random seed for sampling (greedy decoding ignores it).
+        seed: seeds the generator that gives each sampled generation its seed (unless the
+            :class:`Sampling` sets one); greedy decoding ignores it.
         n_gpu_layers: layers to offload to GPU devices; -1 all of them, 0 none. The default
             offloads everything when a GPU plugin registered a device, and nothing otherwise.
             Asking for layers when no GPU device is registered raises BackendError.
@@ -114,6 +166,10 @@ class LLM:
         self._ctx = _core.Context(self._model, n_ctx, n_batch, n_ubatch or 0,
                                   self.n_threads, self.n_threads_batch)
         self._cached: list[int] = []  # the tokens in the KV cache, in order
+        self._rng = random.Random(self.seed)  # seeds of sampled generations
+        self._epoch = 0  # bumped by every call that changes the cache (invalidates streams)
+        self._embedders: dict[str, Any] = {}
+        self._loras: list[LoraAdapter] = []
 
     # -- model facts ------------------------------------------------------------------------
 
@@ -174,8 +230,11 @@ class LLM:
 
     # -- generation -------------------------------------------------------------------------
 
-    def _prefill(self, tokens: list[int]) -> None:
-        """Make the KV cache hold ``tokens`` with logits for the last one, reusing a prefix."""
+    def _prefill(self, tokens: list[int]) -> int:
+        """Make the KV cache hold ``tokens`` with logits for the last one, reusing a prefix.
+
+        Returns how many tokens were reused from the cache.
+        """
         keep = _common_prefix(self._cached, tokens)
         if keep == len(tokens):
             keep -= 1  # the last token must be evaluated again to get its logits
@@ -183,6 +242,7 @@ class LLM:
         del self._cached[keep:]
         self._ctx.decode(tokens[keep:])
         self._cached.extend(tokens[keep:])
+        return keep
 
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate ``tokens`` into the KV cache (reusing a cached prefix), as for a prompt."""
@@ -192,45 +252,381 @@ class LLM:
         if len(toks) > self.n_ctx:
             raise ContextOverflowError(
                 f"{len(toks)} tokens do not fit the context window (n_ctx) of {self.n_ctx}")
+        self._epoch += 1
         self._prefill(toks)
 
     def reset(self) -> None:
         """Empty the KV cache; the next prompt is evaluated from scratch."""
+        self._epoch += 1
         self._ctx.truncate(0)
         self._cached.clear()
 
-    def generate(self, prompt: str, *, max_tokens: int = 128) -> str:
-        """Continue ``prompt`` greedily and return the generated text (prompt excluded).
+    def _sampler(self, sampling: Sampling, grammar: Grammar | None) -> Any:
+        sampling.check_vocab(self.n_vocab)
+        seed = sampling.seed if sampling.seed is not None else self._rng.randrange(2**32)
 
-        Generation stops after ``max_tokens`` tokens, at an end-of-generation token, or when
-        the context window is full.
-        """
-        _check_int("max_tokens", max_tokens, 0)
-        tokens = self.tokenize(prompt)
+        def window(n: int) -> int:
+            return self.n_ctx if n == -1 else n
+
+        return _core.Sampler(
+            self._model, sampling.temperature, sampling.top_k, sampling.top_p, sampling.min_p,
+            sampling.typical_p, window(sampling.penalty_last_n), sampling.repeat_penalty,
+            sampling.frequency_penalty, sampling.presence_penalty, sampling.mirostat,
+            sampling.mirostat_tau, sampling.mirostat_eta, sampling.dry_multiplier,
+            sampling.dry_base, sampling.dry_allowed_length,
+            window(sampling.dry_penalty_last_n), list(sampling.dry_sequence_breakers), seed,
+            list(sampling.logit_bias.items()), grammar.text if grammar else "",
+            grammar.root if grammar else "root")
+
+    def _prompt_tokens(self, prompt: str | Sequence[int], *, special: bool = False) -> list[int]:
+        if isinstance(prompt, str):
+            add_bos = True
+            if special:  # a rendered chat prompt may already start with the BOS text
+                bos = self._model.bos
+                add_bos = bos < 0 or not prompt.startswith(
+                    bytes(self._model.token_to_piece(bos, True)).decode("utf-8", "replace"))
+            tokens = self.tokenize(prompt, add_special=add_bos, parse_special=special)
+        elif isinstance(prompt, Sequence) and not isinstance(prompt, bytes):
+            tokens = [int(t) for t in prompt]
+        else:
+            raise TypeError(f"prompt must be a str or a list of token ids, not "
+                            f"{type(prompt).__name__}")
         if not tokens:
             raise ValueError("prompt is empty and the model adds no BOS token")
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(
                 f"prompt is {len(tokens)} tokens but the context window (n_ctx) is {self.n_ctx}; "
                 "shorten the prompt or create the LLM with a larger n_ctx")
-        if max_tokens == 0:
-            return ""
-        self._prefill(tokens)
+        return tokens
+
+    def _start(self, prompt: str | Sequence[int], max_tokens: int, sampling: Sampling | None,
+               stop: str | Sequence[str] | None, logprobs: int | None,
+               grammar: Grammar | str | None, json_schema: Any, special: bool = False
+               ) -> Generator[str, None, Completion]:
+        """Validate everything up front (errors raise at the call, not at the first next())."""
+        _check_int("max_tokens", max_tokens, 0)
+        if sampling is None:
+            sampling = Sampling.GREEDY
+        elif not isinstance(sampling, Sampling):
+            raise TypeError(f"sampling must be a cyllama.Sampling, not {type(sampling).__name__}")
+        stops = _check_stop(stop)
+        if logprobs is not None:
+            _check_int("logprobs", logprobs, 0, 100)
+        if grammar is not None and json_schema is not None:
+            raise ValueError("pass either grammar or json_schema, not both")
+        if json_schema is not None:
+            grammar = Grammar.from_json_schema(json_schema)
+        elif isinstance(grammar, str):
+            grammar = Grammar(grammar)
+        elif grammar is not None and not isinstance(grammar, Grammar):
+            raise TypeError(f"grammar must be a GBNF str or a cyllama.Grammar, not "
+                            f"{type(grammar).__name__}")
+        tokens = self._prompt_tokens(prompt, special=special)
+        sampler = self._sampler(sampling, grammar)  # parses the grammar: ValueError here
+        self._epoch += 1
+        return self._run(tokens, sampler, sampling, max_tokens, stops, logprobs, self._epoch)
+
+    def _run(self, tokens: list[int], sampler: Any, sampling: Sampling, max_tokens: int,
+             stops: tuple[str, ...], n_logprobs: int | None, epoch: int
+             ) -> Generator[str, None, Completion]:
         ctx, model, cached = self._ctx, self._model, self._cached
+        piece = model.token_to_piece
+        t0 = time.perf_counter()
+        reused = self._prefill(tokens)
+        t1 = time.perf_counter()
+        history = max(sampling.penalty_last_n, sampling.dry_penalty_last_n)
+        if not sampler.is_greedy and history != 0:
+            sampler.accept_many(tokens if history == -1 else tokens[-history:])
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         out: list[int] = []
-        while True:
-            token = ctx.greedy()
+        starts: list[int] = []  # where each token's text starts in the decoded output
+        lps: list[TokenLogprob] = []
+        emitted = 0  # characters of `text` already yielded
+        text = ""
+        finish: FinishReason = "length"
+        matched: str | None = None
+        sampled = 0
+        longest = max(map(len, stops), default=0)
+        while len(out) < max_tokens:
+            token = sampler.sample(ctx)
+            sampled += 1
             if model.is_eog(token):
+                finish = "eos"
                 break
+            sampler.accept(token)
+            if n_logprobs is not None:
+                lps.append(self._logprob(token, n_logprobs))
             out.append(token)
+            starts.append(len(text))
+            text += decoder.decode(bytes(piece(token, False)))
+            ready = len(text)
+            if stops:
+                # Search only where a new match can be: the held-back tail and the new text.
+                window_start = max(emitted - longest, 0)
+                hits = [(i, s) for s in stops if (i := text.find(s, window_start)) >= 0]
+                if hits:
+                    cut, matched = min(hits)
+                    text = text[:cut]
+                    finish = "stop"
+                    break
+                ready = len(text) - _held_back(text, stops)
+            if ready > emitted:
+                yield text[emitted:ready]
+                emitted = ready
+            if self._epoch != epoch:
+                raise RuntimeError("this generation was interrupted by another call on the same "
+                                   "LLM; a stream must be consumed before the next call")
             if len(out) >= max_tokens or ctx.n_past >= self.n_ctx:
                 break
             ctx.decode([token])
             cached.append(token)
-        return self._pieces(out).decode("utf-8", errors="replace")
+        if finish != "stop":
+            text += decoder.decode(b"", final=True)
+        if len(text) > emitted:
+            yield text[emitted:]
+        t2 = time.perf_counter()
+        kept = sum(1 for s in starts if s < len(text)) if finish == "stop" else len(out)
+        return Completion(
+            text=text, tokens=tuple(out[:kept]), finish_reason=finish,
+            usage=Usage(prompt_tokens=len(tokens), cached_tokens=reused, completion_tokens=kept),
+            timings=Timings(prompt_ms=(t1 - t0) * 1000, generation_ms=(t2 - t1) * 1000,
+                            generated=sampled),
+            logprobs=tuple(lps[:kept]) if n_logprobs is not None else None, stop=matched)
+
+    def _logprob(self, token: int, top_n: int) -> TokenLogprob:
+        lp, top = _core.logprobs(self._ctx, token, top_n)
+        text = self._piece_text
+        return TokenLogprob(token=token, text=text(token), logprob=float(lp),
+                            top=tuple((int(t), text(t), float(v)) for t, v in top))
+
+    def _piece_text(self, token: int) -> str:
+        return bytes(self._model.token_to_piece(token, False)).decode("utf-8", errors="replace")
+
+    def generate(self, prompt: str | Sequence[int], *, max_tokens: int = 128,
+                 sampling: Sampling | None = None, stop: str | Sequence[str] | None = None,
+                 logprobs: int | None = None, grammar: Grammar | str | None = None,
+                 json_schema: Any = None) -> Completion:
+        """Continue ``prompt`` (text, or token ids) and return the :class:`Completion`.
+
+        Parameters:
+            max_tokens: the most tokens to generate.
+            sampling: how tokens are chosen; default :attr:`Sampling.GREEDY` (deterministic).
+            stop: strings that end generation; the matched string is not part of the text.
+            logprobs: also return each token's log-probability and this many alternatives.
+            grammar: a GBNF grammar (text or :class:`Grammar`) the output must follow.
+            json_schema: a JSON schema (dict, JSON text or pydantic model class) the output
+                must validate against; the output is always parseable JSON.
+
+        Generation also stops at an end-of-generation token, or when the context window is
+        full. The KV cache keeps the prompt and the generated tokens: a next prompt that
+        starts with them only evaluates what is new.
+        """
+        gen = self._start(prompt, max_tokens, sampling, stop, logprobs, grammar, json_schema)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    def stream(self, prompt: str | Sequence[int], *, max_tokens: int = 128,
+               sampling: Sampling | None = None, stop: str | Sequence[str] | None = None,
+               logprobs: int | None = None, grammar: Grammar | str | None = None,
+               json_schema: Any = None) -> Stream:
+        """Like :meth:`generate`, as a :class:`Stream` of text pieces while they are produced.
+
+        Pieces are whole UTF-8 characters (a character split over tokens comes out once
+        complete) and never show a stop string; their join equals ``generate()``'s text for
+        the same arguments and seed. Break out of the loop to cancel.
+        """
+        return Stream(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
+                                  json_schema))
+
+    # -- chat -------------------------------------------------------------------------------
+
+    @property
+    def chat_template(self) -> str:
+        """The chat template :meth:`chat` uses by default.
+
+        The model's own (Jinja text from ``tokenizer.chat_template`` in its GGUF metadata); for
+        a file without one, the built-in format of its architecture's family (``"gemma"`` for
+        Gemma models, ...), else ``"chatml"``, llama.cpp's own fallback.
+        """
+        t = self._model.chat_template(None)
+        if t is not None:
+            return str(t)
+        return _chat.default_template(self.metadata.get("general.architecture", ""))
+
+    def apply_chat_template(self, messages: Sequence[Message], *, template: str | None = None,
+                            add_generation_prompt: bool = True) -> str:
+        """The prompt text for ``messages`` (dicts with ``role`` and ``content``).
+
+        ``template`` overrides :attr:`chat_template`: the name of one of llama.cpp's built-in
+        formats (``cyllama.chat_templates()``), or a Jinja template (rendered by llama.cpp when
+        it recognises the format, else by the ``jinja2`` package if installed).
+        """
+        if template is None:
+            template = self.chat_template
+        elif not isinstance(template, str) or not template:
+            raise TypeError("template must be a non-empty str")
+        piece = self._model.token_to_piece
+        bos = self._model.bos
+        eos = self._model.eos
+        return _chat.render(
+            template, messages, add_generation_prompt=add_generation_prompt,
+            bos=bytes(piece(bos, True)).decode("utf-8", "replace") if bos >= 0 else "",
+            eos=bytes(piece(eos, True)).decode("utf-8", "replace") if eos >= 0 else "")
+
+    def chat(self, messages: Sequence[Message], *, template: str | None = None,
+             max_tokens: int = 512, sampling: Sampling | None = None,
+             stop: str | Sequence[str] | None = None, logprobs: int | None = None,
+             grammar: Grammar | str | None = None, json_schema: Any = None) -> Completion:
+        """The assistant's reply to ``messages`` under the model's chat template.
+
+        For a multi-turn conversation pass the whole history each time (with the previous
+        replies as ``{"role": "assistant", ...}``): the shared prefix is still in the KV cache,
+        so only the new turn is evaluated (see ``Completion.usage.cached_tokens``).
+        Other parameters are those of :meth:`generate`.
+        """
+        prompt = self.apply_chat_template(messages, template=template)
+        gen = self._start(prompt, max_tokens, sampling, stop, logprobs, grammar, json_schema,
+                          special=True)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    def chat_stream(self, messages: Sequence[Message], *, template: str | None = None,
+                    max_tokens: int = 512, sampling: Sampling | None = None,
+                    stop: str | Sequence[str] | None = None, logprobs: int | None = None,
+                    grammar: Grammar | str | None = None, json_schema: Any = None) -> Stream:
+        """:meth:`chat` as a :class:`Stream` of text pieces."""
+        prompt = self.apply_chat_template(messages, template=template)
+        return Stream(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
+                                  json_schema, special=True))
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def embed(self, texts: str | Sequence[str], *, normalize: bool = True,
+              pooling: Literal["mean", "cls", "last"] | None = None) -> np.ndarray:
+        """Embeddings of ``texts``: a float32 array of shape (len(texts), n_embd).
+
+        A single str gives a 1-D array. ``pooling`` defaults to the model's own (embedding
+        models declare it in their metadata); a model that declares none, as plain language
+        models do, is mean-pooled. ``normalize`` scales each row to unit length.
+        Texts are evaluated in a separate context of ``n_ctx`` tokens, in shared batches.
+        """
+        single = isinstance(texts, str)
+        items = [texts] if isinstance(texts, str) else list(texts)
+        for i, t in enumerate(items):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be a str, not {type(t).__name__}")
+            if not t:
+                raise ValueError(f"texts[{i}] is empty")
+        if pooling is not None and pooling not in _POOLING:
+            raise ValueError(f"pooling must be one of {', '.join(_POOLING)} or None, "
+                             f"got {pooling!r}")
+        embedder = self._embedder(pooling)
+        seqs = [self.tokenize(t) for t in items]
+        for i, s in enumerate(seqs):
+            if len(s) > embedder.n_batch:
+                raise ContextOverflowError(
+                    f"texts[{i}] is {len(s)} tokens but the context window (n_ctx) is "
+                    f"{embedder.n_batch}")
+        if not seqs:
+            return np.zeros((0, self._model.n_embd), dtype=np.float32)
+        out = np.asarray(embedder.embed(seqs, normalize))
+        return out[0] if single else out
+
+    def _embedder(self, pooling: str | None) -> Any:
+        key = pooling or "model"
+        if key not in self._embedders:
+            code = -1 if pooling is None else _POOLING[pooling]
+            emb = _core.Embedder(self._model, self.n_ctx, self.n_threads_batch, code)
+            if emb.pooling in (0, 4):  # none (a plain LM) or rank (a reranker's head)
+                if emb.pooling == 4:
+                    raise ValueError("this is a reranking model: it scores pairs, it does not "
+                                     "embed texts")
+                emb = _core.Embedder(self._model, self.n_ctx, self.n_threads_batch,
+                                     _POOLING["mean"])
+            self._embedders[key] = emb
+        return self._embedders[key]
+
+    # -- LoRA -------------------------------------------------------------------------------
+
+    def load_lora(self, path: str | os.PathLike[str], scale: float = 1.0) -> LoraAdapter:
+        """Load a LoRA adapter (GGUF) for this model and apply it with ``scale``.
+
+        Changing adapters empties the KV cache (its values were computed without them).
+        """
+        p = _check_model_file(path, "LoRA adapter")
+        adapter = LoraAdapter(_core.LoraAdapter(self._model, str(p)), str(p), _scale(scale))
+        self._loras.append(adapter)
+        self._apply_loras()
+        return adapter
+
+    def set_lora_scale(self, adapter: LoraAdapter, scale: float) -> None:
+        """Change an applied adapter's scale (0 disables it without unloading)."""
+        self._lora_index(adapter)
+        adapter.scale = _scale(scale)
+        self._apply_loras()
+
+    def remove_lora(self, adapter: LoraAdapter) -> None:
+        """Stop applying an adapter."""
+        del self._loras[self._lora_index(adapter)]
+        self._apply_loras()
+
+    @property
+    def loras(self) -> list[LoraAdapter]:
+        """The applied adapters, in load order."""
+        return list(self._loras)
+
+    def _lora_index(self, adapter: LoraAdapter) -> int:
+        for i, a in enumerate(self._loras):
+            if a is adapter:
+                return i
+        raise ValueError(f"{adapter!r} is not applied to this LLM")
+
+    def _apply_loras(self) -> None:
+        self._ctx.set_loras([a._core for a in self._loras], [a.scale for a in self._loras])
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def save_state(self) -> State:
+        """A snapshot of the KV cache and its tokens, to :meth:`load_state` later."""
+        return State(tokens=tuple(self._cached), data=bytes(self._ctx.state_get()),
+                     n_ctx=self.n_ctx, model=str(self.path))
+
+    def load_state(self, state: State) -> None:
+        """Restore a snapshot from :meth:`save_state` of an LLM with the same model and n_ctx."""
+        if not isinstance(state, State):
+            raise TypeError(f"state must be a cyllama.State, not {type(state).__name__}")
+        if state.n_ctx != self.n_ctx:
+            raise ValueError(f"the state is of a context of {state.n_ctx} tokens, this LLM's is "
+                             f"{self.n_ctx}")
+        self._epoch += 1
+        self._cached.clear()
+        self._ctx.state_set(state.data, len(state.tokens))
+        self._cached.extend(state.tokens)
+
+    def save_state_file(self, path: str | os.PathLike[str]) -> None:
+        """Write the KV cache and its tokens to a llama.cpp session file."""
+        self._ctx.state_save_file(os.fspath(path), self._cached)
+
+    def load_state_file(self, path: str | os.PathLike[str]) -> None:
+        """Restore a session file written by :meth:`save_state_file` (or llama.cpp)."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(2, "state file not found", str(p))
+        self._epoch += 1
+        self._cached.clear()
+        self._cached.extend(self._ctx.state_load_file(str(p)))
 
     def close(self) -> None:
         """Free the context and the model now rather than at garbage collection."""
+        self._embedders.clear()
+        self._loras.clear()
         self._ctx = None  # type: ignore[assignment]
         self._model = None  # type: ignore[assignment]
 

@@ -16,7 +16,9 @@ namespace nb = nanobind;
 
 // An upstream call failed in a way the user must act on (unreadable model, failed decode).
 // Registered as <pkg>._core.<name> deriving from RuntimeError; `kind` picks the Python class.
-enum class error_kind { model_load, compute, backend };
+// `value`: the caller's input was rejected by upstream (a grammar that does not parse, ...),
+// raised as Python's ValueError with upstream's own explanation attached.
+enum class error_kind { model_load, compute, backend, value };
 
 struct error : std::runtime_error {
     error(error_kind k, const std::string & msg) : std::runtime_error(msg), kind(k) {}
