@@ -44,6 +44,7 @@ void bind_context(nb::module_ & m) {
                  out["t_eval_ms"] = d.t_eval_ms;
                  out["n_p_eval"] = d.n_p_eval;
                  out["n_eval"] = d.n_eval;
+                 out["n_reused"] = d.n_reused;
                  return out;
              },
              "llama.cpp's timings: prompt and generation time and token counts.")
