@@ -3,6 +3,7 @@
 #
 #   ggml_family_add_ggml()                  # adds ggml from the pinned llama.cpp tree
 #   ggml_family_add_llama(ON|OFF)           # adds llama.cpp (static libllama) on it
+#   ggml_family_add_whisper(ON|OFF)         # adds whisper.cpp (static libwhisper; ON: examples)
 #   ggml_family_install(<pkg> <libdir>)     # installs ggml into the wheel, component <pkg>
 #   ggml_family_extension(<target>)         # symbol hygiene + rpath for a nanobind extension
 #
@@ -146,6 +147,21 @@ macro(ggml_family_add_llama with_common)
   set(LLAMA_BUILD_APP OFF)
   set(LLAMA_OPENSSL OFF)
   add_subdirectory("${GGML_FAMILY_LLAMA_DIR}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
+endmacro()
+
+# whisper.cpp on the family ggml (it uses the ggml target already defined). Its examples
+# (whisper-cli, for the benchmark) come with_examples.
+macro(ggml_family_add_whisper with_examples)
+  ggml_family_upstream(whisper.cpp GGML_FAMILY_WHISPER_DIR)
+  set(BUILD_SHARED_LIBS OFF)
+  set(WHISPER_BUILD_TESTS OFF)
+  set(WHISPER_BUILD_EXAMPLES ${with_examples})
+  set(WHISPER_BUILD_SERVER OFF)
+  set(WHISPER_SDL2 OFF)
+  set(WHISPER_CURL OFF)
+  set(WHISPER_FFMPEG OFF)
+  set(WHISPER_ALL_WARNINGS OFF)
+  add_subdirectory("${GGML_FAMILY_WHISPER_DIR}" "${CMAKE_BINARY_DIR}/whisper.cpp" EXCLUDE_FROM_ALL)
 endmacro()
 
 # References inside one shared object bind to that object, so a foreign ggml loaded earlier

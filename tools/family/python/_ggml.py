@@ -23,13 +23,14 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "BackendState", "GgmlPluginWarning", "PluginError",
+__all__ = ["ENTRY_POINT_GROUP", "BackendState", "describe", "GgmlPluginWarning", "PluginError",
            "PluginInfo", "setup", "state"]
 
 ENTRY_POINT_GROUP = "ggml.backends"
@@ -288,3 +289,34 @@ def setup(core: ModuleType, package: str) -> BackendState:
         _load_cpu(state)
         core._family_state = state  # type: ignore[attr-defined]
         return state
+
+
+def describe(data: Mapping[str, Any]) -> list[str]:
+    """Human-readable lines of ``BackendState.info()`` (each package's ``info`` command)."""
+    out = [f"ggml {data['ggml_version']}  ABI fingerprint {data['fingerprint']}  "
+           f"backend API {data['backend_api_version']}"]
+    out.append(f"CPU module: {data['cpu_module']} (loaded by {data['cpu_module_loaded_by']})")
+    scores = data["cpu_scores"]
+    assert isinstance(scores, dict)
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    out.append("CPU variants (score, 0 = cannot run here): "
+               + ", ".join(f"{name} {score}" for name, score in ranked))
+    plugins = data["plugins"]
+    assert isinstance(plugins, list)
+    out.append("Plugins (entry points 'ggml.backends'):" + ("" if plugins else " none installed"))
+    for p in plugins:
+        reason = f": {p['reason']}" if p["reason"] else ""
+        out.append(f"  {p['name']} ({p['distribution']} {p['version']}, fingerprint "
+                   f"{p['fingerprint']}): {p['state']}{reason}")
+    out.append("Registered backends:")
+    backends = data["backends"]
+    assert isinstance(backends, list)
+    for reg in backends:
+        out.append(f"  {reg['name']}")
+        for dev in reg["devices"]:
+            mem = dev["memory_total"] / 2**30
+            out.append(f"    device {dev['name']} [{dev['type']}] {dev['description']}, "
+                       f"{mem:.1f} GiB")
+        if reg["features"]:
+            out.append("    features: " + " ".join(k for k, v in reg["features"] if v == "1"))
+    return out

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> None:
     import cyllama
+    from cyllama._ggml import describe
 
     data = cyllama.info()
     if model is not None:
@@ -26,32 +27,7 @@ def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> N
         print(json.dumps(data, indent=2))
         return
     print(f"cyllama {data['cyllama']}")
-    print(f"ggml {data['ggml_version']}  ABI fingerprint {data['fingerprint']}  "
-          f"backend API {data['backend_api_version']}")
-    print(f"CPU module: {data['cpu_module']} (loaded by {data['cpu_module_loaded_by']})")
-    scores = data["cpu_scores"]
-    assert isinstance(scores, dict)
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    print("CPU variants (score, 0 = cannot run here): "
-          + ", ".join(f"{name} {score}" for name, score in ranked))
-    plugins = data["plugins"]
-    assert isinstance(plugins, list)
-    print("Plugins (entry points 'ggml.backends'):" + ("" if plugins else " none installed"))
-    for p in plugins:
-        reason = f": {p['reason']}" if p["reason"] else ""
-        print(f"  {p['name']} ({p['distribution']} {p['version']}, fingerprint "
-              f"{p['fingerprint']}): {p['state']}{reason}")
-    print("Registered backends:")
-    backends = data["backends"]
-    assert isinstance(backends, list)
-    for reg in backends:
-        print(f"  {reg['name']}")
-        for dev in reg["devices"]:
-            mem = dev["memory_total"] / 2**30
-            print(f"    device {dev['name']} [{dev['type']}] {dev['description']}, "
-                  f"{mem:.1f} GiB")
-        if reg["features"]:
-            print("    features: " + " ".join(k for k, v in reg["features"] if v == "1"))
+    print("\n".join(describe(data)))
     if "model" in data:
         m = data["model"]
         assert isinstance(m, dict)

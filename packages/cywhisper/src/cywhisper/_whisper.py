@@ -1,0 +1,315 @@
+"""The Whisper class: load a whisper.cpp model; transcribe, stream segments, detect languages."""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._audio import SAMPLE_RATE, AudioInput, load_audio
+from ._errors import AudioError, BackendError, ModelLoadError
+from ._ggml import state as backend_state
+from ._results import Segment, Token, Transcript, Word
+
+__all__ = ["Whisper"]
+
+_GGML_MAGIC = b"lmgg"  # 0x67676d6c little-endian
+_MIN_SECONDS = 0.1  # whisper.cpp refuses shorter input
+
+Progress = Callable[[int], object]
+
+
+def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _check_model_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, "model file not found", str(p))
+    if p.is_dir():
+        raise IsADirectoryError(21, "model path is a directory, not a model file", str(p))
+    with p.open("rb") as f:
+        magic = f.read(4)
+    if not magic:
+        raise ModelLoadError(f"model file {p} is empty")
+    if magic != _GGML_MAGIC:
+        hint = " (a GGUF file: that is a llama.cpp model, not whisper.cpp)" if magic == b"GGUF" else ""
+        raise ModelLoadError(f"model file {p} is not a whisper.cpp model: it starts with "
+                             f"{magic!r}, not {_GGML_MAGIC!r}{hint}")
+    return p
+
+
+class Whisper:
+    """A whisper.cpp speech recognition model.
+
+    >>> w = Whisper("ggml-tiny.en.bin")
+    >>> t = w.transcribe("speech.wav")
+    >>> t.text, t.segments[0].start
+    >>> t.write("speech.srt")
+
+    Parameters:
+        path: a whisper.cpp model file (``ggml-*.bin``).
+        n_threads: CPU threads (default: all cores).
+        use_gpu: run on a GPU device registered by a plugin (``pip install 'cywhisper[cuda]'``).
+            The default uses one when present; ``True`` without one raises BackendError.
+        flash_attn: use flash attention (faster, same results).
+
+    A Whisper is not thread-safe: calls on one instance are serialised (a second call while
+    one runs raises RuntimeError).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, n_threads: int | None = None,
+                 use_gpu: bool | None = None, flash_attn: bool = True) -> None:
+        self.n_threads = _check_int("n_threads", os.cpu_count() or 4 if n_threads is None
+                                    else n_threads, 1, 512)
+        state = backend_state(_core)
+        gpus = state.gpu_devices()
+        if use_gpu is None:
+            use_gpu = bool(gpus)
+        if use_gpu and not gpus:
+            plugins = ", ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
+                                for p in state.load_plugins()) or "none installed"
+            raise BackendError(
+                f"use_gpu=True, but no GPU device is registered (plugins: {plugins}). Install "
+                "one (pip install 'cywhisper[cuda]') or pass use_gpu=False.")
+        self.use_gpu = use_gpu
+        self.path = _check_model_file(path)
+        self._core = _core.Whisper(str(self.path), use_gpu, flash_attn, 0)
+        self._lock = threading.Lock()
+
+    # -- facts ------------------------------------------------------------------------------
+
+    @property
+    def is_multilingual(self) -> bool:
+        """Whether the model knows languages other than English."""
+        return bool(self._core.is_multilingual)
+
+    @property
+    def model_type(self) -> str:
+        """whisper.cpp's size name of the model (tiny, base, ...)."""
+        return str(self._core.model_type)
+
+    @staticmethod
+    def languages() -> dict[str, str]:
+        """Every language code Whisper knows, with its English name."""
+        return {_core.lang_str(i): _core.lang_str_full(i) for i in range(_core.lang_max_id() + 1)}
+
+    # -- transcription ----------------------------------------------------------------------
+
+    def _language(self, language: str | None) -> str:
+        if language is None:
+            return "auto" if self.is_multilingual else "en"
+        if not isinstance(language, str):
+            raise TypeError(f"language must be a str, not {type(language).__name__}")
+        if language == "auto":
+            if not self.is_multilingual:
+                raise ValueError("language='auto' needs a multilingual model; this one is "
+                                 "English-only")
+            return language
+        code = language.lower()
+        lang_id = _core.lang_id(code)
+        if lang_id < 0:
+            raise ValueError(f"unknown language code {language!r} (see Whisper.languages())")
+        code = _core.lang_str(lang_id)
+        if code != "en" and not self.is_multilingual:
+            raise ValueError(f"language={language!r}: this model is English-only")
+        return code
+
+    def _prepare(self, audio: AudioInput, sample_rate: int | None, language: str | None,
+                 translate: bool, word_timestamps: bool, initial_prompt: str | None,
+                 beam_size: int | None, temperature: float, fallback: bool,
+                 vad: str | os.PathLike[str] | None, max_segment_chars: int | None
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+        pcm = load_audio(audio, sample_rate)
+        if len(pcm) < _MIN_SECONDS * SAMPLE_RATE:
+            raise AudioError(f"audio is {len(pcm) / SAMPLE_RATE * 1000:.0f} ms long; whisper.cpp "
+                             f"needs at least {_MIN_SECONDS * 1000:.0f} ms")
+        opts: dict[str, Any] = {"n_threads": self.n_threads, "language": self._language(language),
+                                "translate": bool(translate),
+                                "token_timestamps": bool(word_timestamps)}
+        if translate and not self.is_multilingual:
+            raise ValueError("translate=True needs a multilingual model; this one is English-only")
+        if initial_prompt is not None:
+            if not isinstance(initial_prompt, str):
+                raise TypeError("initial_prompt must be a str")
+            opts["initial_prompt"] = initial_prompt
+        if beam_size is not None:
+            opts["beam_size"] = _check_int("beam_size", beam_size, 1, 16)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
+                math.isfinite(temperature) and 0 <= temperature <= 1):
+            raise ValueError(f"temperature must be in [0, 1], got {temperature!r}")
+        opts["temperature"] = float(temperature)
+        if not fallback:
+            opts["temperature_inc"] = 0.0
+        if max_segment_chars is not None:
+            opts["max_len"] = _check_int("max_segment_chars", max_segment_chars, 1)
+            opts["split_on_word"] = True
+            opts["token_timestamps"] = True
+        if vad is not None:
+            vad_path = Path(vad)
+            if not vad_path.is_file():
+                raise FileNotFoundError(2, "VAD model file not found", str(vad_path))
+            opts["vad_model"] = str(vad_path)
+        return pcm, opts
+
+    def _segment(self, raw: tuple[Any, ...], duration: float, words: bool) -> Segment:
+        t0, t1, text, no_speech, _turn, toks = raw
+        eot = self._eot
+
+        def clamp(cs: int) -> float:
+            return min(max(cs / 100.0, 0.0), duration)
+
+        start, end = clamp(t0), clamp(t1)
+        tokens = tuple(
+            Token(id=int(i), text=bytes(t).decode("utf-8", "replace"), probability=float(p),
+                  start=clamp(a) if words else None, end=clamp(b) if words else None)
+            for i, t, p, _lp, a, b in toks if i < eot)
+        word_list: tuple[Word, ...] | None = None
+        if words:
+            out: list[Word] = []
+            for tok in tokens:
+                assert tok.start is not None and tok.end is not None
+                if not out or tok.text.startswith(" ") or not out[-1].text:
+                    out.append(Word(tok.text, tok.start, tok.end, tok.probability))
+                else:
+                    w = out[-1]
+                    out[-1] = Word(w.text + tok.text, w.start, max(w.end, tok.end),
+                                   min(w.probability, tok.probability))
+            word_list = tuple(Word(w.text.strip(), w.start, w.end, w.probability)
+                              for w in out if w.text.strip())
+        return Segment(start=start, end=max(end, start), text=bytes(text).decode("utf-8", "replace"),
+                       tokens=tokens, no_speech_probability=float(no_speech), words=word_list)
+
+    @property
+    def _eot(self) -> int:
+        return int(self._core.token_eot)
+
+    def _acquire(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this Whisper is busy with another transcription (a segment "
+                               "iterator not yet exhausted, or another thread)")
+
+    def transcribe(self, audio: AudioInput, *, sample_rate: int | None = None,
+                   language: str | None = None, translate: bool = False,
+                   word_timestamps: bool = False, initial_prompt: str | None = None,
+                   beam_size: int | None = None, temperature: float = 0.0,
+                   fallback: bool = True, vad: str | os.PathLike[str] | None = None,
+                   max_segment_chars: int | None = None,
+                   progress: Progress | None = None) -> Transcript:
+        """Transcribe (or translate to English) ``audio``.
+
+        Parameters:
+            audio: a file path (WAV; other formats with ``cywhisper[audio]``), or a NumPy array
+                of samples (float in [-1, 1] or int16; (samples,) or (samples, channels)).
+            sample_rate: the array's sample rate (default 16000; others are resampled).
+            language: a code ("en", "de" ...); None: "auto" for multilingual models, else "en".
+            translate: translate into English.
+            word_timestamps: time each word (``Segment.words``) and token.
+            initial_prompt: text that conditions the first window (names, spelling, style).
+            beam_size: beam search with this many beams; None decodes greedily.
+            temperature: sampling temperature of the first attempt.
+            fallback: when a window's decoding fails whisper's quality checks (repetitive,
+                improbable), decode it again at a temperature 0.2 higher, up to 1.0.
+            vad: a Silero VAD model file (whisper.cpp format): only speech is transcribed.
+            max_segment_chars: split segments at words to at most this many characters.
+            progress: called with the percentage done; raising from it cancels (the exception
+                propagates).
+        """
+        pcm, opts = self._prepare(audio, sample_rate, language, translate, word_timestamps,
+                                  initial_prompt, beam_size, temperature, fallback, vad,
+                                  max_segment_chars)
+        duration = len(pcm) / SAMPLE_RATE
+        self._acquire()
+        try:
+            n = self._core.full(pcm, opts, None, progress)
+            segments = tuple(self._segment(self._core.segment(i), duration,
+                                           bool(opts["token_timestamps"])) for i in range(n))
+            lang = _core.lang_str(self._core.lang_id()) if self.is_multilingual else "en"
+        finally:
+            self._lock.release()
+        if not word_timestamps:
+            segments = tuple(Segment(s.start, s.end, s.text, s.tokens, s.no_speech_probability)
+                             for s in segments)
+        return Transcript(language=lang or opts["language"], segments=segments, duration=duration)
+
+    def transcribe_iter(self, audio: AudioInput, *, sample_rate: int | None = None,
+                        language: str | None = None, translate: bool = False,
+                        word_timestamps: bool = False, initial_prompt: str | None = None,
+                        beam_size: int | None = None, temperature: float = 0.0,
+                        fallback: bool = True, vad: str | os.PathLike[str] | None = None,
+                        max_segment_chars: int | None = None,
+                        progress: Progress | None = None) -> Iterator[Segment]:
+        """Like :meth:`transcribe`, yielding each segment as soon as it is decoded.
+
+        Decoding runs in a worker thread from the first ``next()``; breaking out of the loop
+        cancels it. Arguments are checked at the call.
+        """
+        pcm, opts = self._prepare(audio, sample_rate, language, translate, word_timestamps,
+                                  initial_prompt, beam_size, temperature, fallback, vad,
+                                  max_segment_chars)
+        return self._iterate(pcm, opts, progress, word_timestamps)
+
+    def _iterate(self, pcm: np.ndarray, opts: dict[str, Any], progress: Progress | None,
+                 words: bool) -> Iterator[Segment]:
+        duration = len(pcm) / SAMPLE_RATE
+        items: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def on_segment(segs: list[tuple[Any, ...]]) -> None:
+            for s in segs:
+                items.put(("segment", s))
+
+        def work() -> None:
+            try:
+                self._core.full(pcm, opts, on_segment, progress)
+                items.put(("done", None))
+            except BaseException as e:  # handed to the consuming thread
+                items.put(("error", e))
+
+        worker = threading.Thread(target=work, name="cywhisper-transcribe", daemon=True)
+        self._acquire()
+        try:
+            worker.start()
+            while True:
+                kind, item = items.get()
+                if kind == "segment":
+                    yield self._segment(item, duration, words)
+                elif kind == "error":
+                    raise item
+                else:
+                    return
+        finally:
+            self._core.cancel()
+            if worker.is_alive():
+                worker.join()
+            self._lock.release()
+
+    def detect_language(self, audio: AudioInput, *, sample_rate: int | None = None
+                        ) -> list[tuple[str, float]]:
+        """Languages ranked by probability for the first 30 s of ``audio``: [(code, p), ...]."""
+        if not self.is_multilingual:
+            raise ValueError("this model is English-only: it cannot detect languages")
+        pcm = load_audio(audio, sample_rate)
+        self._acquire()
+        try:
+            probs = self._core.detect_language(pcm, self.n_threads, 0)
+        finally:
+            self._lock.release()
+        ranked = sorted(((_core.lang_str(i), float(p)) for i, p in enumerate(probs)),
+                        key=lambda kv: -kv[1])
+        return [(code, p) for code, p in ranked if code]
+
+    def __repr__(self) -> str:
+        return f"Whisper({str(self.path)!r}, n_threads={self.n_threads})"
