@@ -1,6 +1,6 @@
 """Every developer and release task of the ggml wheel family.
 
-    nox -s tests      build cyllama (release CPU configuration) and run all tests
+    nox -s tests      build cyllama and cywhisper (release CPU configuration), run all tests
     nox -s lint       ruff and mypy
     nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
@@ -36,26 +36,33 @@ def _env() -> dict[str, str]:
     return env
 
 
+# The upstream trees each package builds from (ggml always comes from llama.cpp's).
+UPSTREAM = {"cyllama": ["llama.cpp"], "cywhisper": ["llama.cpp", "whisper.cpp"]}
+HOSTS = tuple(UPSTREAM)  # the packages with a Python API and tests
+
+
 def install_package(session: nox.Session, name: str, *extra: str) -> None:
     """pip install a family package from packages/<name>, reusing its CMake build dir."""
-    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
+    session.run("python", "tools/upstream.py", "fetch", *UPSTREAM[name])
     session.install(f"./packages/{name}{''.join(extra)}", env=_env())
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Build cyllama with every CPU variant and run the tools' and packages' tests."""
-    install_package(session, "cyllama", "[test]")
+    """Build every package with every CPU variant and run the tools' and packages' tests."""
+    for pkg in HOSTS:
+        install_package(session, pkg, "[test]")
     session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4")
     session.run("pytest", "tools/tests", *session.posargs)
-    session.run("pytest", "packages/cyllama/tests", *session.posargs)
+    for pkg in HOSTS:
+        session.run("pytest", f"packages/{pkg}/tests", *session.posargs)
 
 
 @nox.session(default=False)
 def stubs(session: nox.Session) -> None:
     """Regenerate each package's committed _core.pyi from its built extension."""
     session.install("nanobind>=2.4")
-    for pkg in ("cyllama",):
+    for pkg in HOSTS:
         install_package(session, pkg)
         session.run("python", "-m", "nanobind.stubgen", "-q", "-m", f"{pkg}._core", "-o",
                     f"packages/{pkg}/src/{pkg}/_core.pyi")
@@ -68,11 +75,11 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     # The shared _ggml module is copied into each package at build time; mypy checks it once
     # in place and each package against a copy (gitignored) so that imports resolve.
-    for pkg in ("cyllama",):
+    for pkg in HOSTS:
         shutil.copy(ROOT / "tools/family/python/_ggml.py", PACKAGES / pkg / "src" / pkg)
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
                 "tools/bench", "tools/family_check", "noxfile.py")
-    for pkg in ("cyllama",):
+    for pkg in HOSTS:
         session.run("mypy", "-p", pkg, env={"MYPYPATH": f"packages/{pkg}/src"})
 
 

@@ -39,11 +39,20 @@ struct Whisper {
         p.flash_attn = flash_attn;
         p.gpu_device = gpu_device;
         family::mark_log();
+        std::string thrown;
         {
             nb::gil_scoped_release release;
-            ctx = whisper_init_from_file_with_params(path.c_str(), p);
+            try {  // a corrupt header can make whisper.cpp's loader throw (absurd sizes)
+                ctx = whisper_init_from_file_with_params(path.c_str(), p);
+            } catch (const std::exception & e) {
+                thrown = e.what();
+            }
         }
-        if (!ctx) family::raise(family::error_kind::model_load, "failed to load Whisper model from " + path);
+        if (!ctx) {
+            family::raise(family::error_kind::model_load,
+                          "failed to load Whisper model from " + path +
+                              (thrown.empty() ? "" : " (corrupt file: " + thrown + ")"));
+        }
     }
     ~Whisper() {
         if (ctx) whisper_free(ctx);
@@ -53,7 +62,7 @@ struct Whisper {
 
     // One segment as a tuple: (t0, t1) in centiseconds, text bytes, no-speech probability,
     // speaker turn, tokens [(id, text bytes, p, log p, t0, t1)].
-    nb::tuple segment(int i) const {
+    nb::typed<nb::tuple, nb::any, nb::ellipsis> segment(int i) const {
         nb::list tokens;
         const int n = whisper_full_n_tokens(ctx, i);
         for (int j = 0; j < n; ++j) {
@@ -63,11 +72,12 @@ struct Whisper {
                                          d.t0, d.t1));
         }
         const char * text = whisper_full_get_segment_text(ctx, i);
-        return nb::make_tuple(whisper_full_get_segment_t0(ctx, i),
+        return nb::borrow<nb::typed<nb::tuple, nb::any, nb::ellipsis>>(nb::make_tuple(
+                              whisper_full_get_segment_t0(ctx, i),
                               whisper_full_get_segment_t1(ctx, i),
                               nb::bytes(text, std::strlen(text)),
                               whisper_full_get_segment_no_speech_prob(ctx, i),
-                              whisper_full_get_segment_speaker_turn_next(ctx, i), tokens);
+                              whisper_full_get_segment_speaker_turn_next(ctx, i), tokens));
     }
 
     struct callbacks {
@@ -113,7 +123,8 @@ struct Whisper {
 
     // Runs whisper_full; returns the number of segments. Raises what a callback raised, and
     // ComputeError when whisper.cpp fails; a cancelled run returns the segments so far.
-    int full(pcm_array pcm, const nb::dict & opts, nb::object on_segment, nb::object on_progress) {
+    int full(pcm_array pcm, const nb::typed<nb::dict, nb::str, nb::any> & opts,
+             nb::object on_segment, nb::object on_progress) {
         const bool beam = get<int>(opts, "beam_size", 0) > 0;
         whisper_full_params p = whisper_full_default_params(beam ? WHISPER_SAMPLING_BEAM_SEARCH
                                                                  : WHISPER_SAMPLING_GREEDY);

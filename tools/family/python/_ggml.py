@@ -30,8 +30,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "BackendState", "describe", "GgmlPluginWarning", "PluginError",
-           "PluginInfo", "setup", "state"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendState",
+    "GgmlPluginWarning",
+    "PluginError",
+    "PluginInfo",
+    "describe",
+    "setup",
+    "state",
+]
 
 ENTRY_POINT_GROUP = "ggml.backends"
 _LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}

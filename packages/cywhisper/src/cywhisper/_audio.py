@@ -8,10 +8,12 @@ averaged. A sample rate other than 16 kHz is resampled (band-limited, by FFT): p
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ AudioInput = str | os.PathLike[str] | np.ndarray
 def _resample(x: np.ndarray, rate: int) -> np.ndarray:
     if rate == SAMPLE_RATE:
         return x
-    n_out = int(round(len(x) * SAMPLE_RATE / rate))
+    n_out = round(len(x) * SAMPLE_RATE / rate)
     if n_out < 1:
         raise AudioError(f"audio of {len(x)} samples at {rate} Hz is empty at 16 kHz")
     spectrum = np.fft.rfft(x.astype(np.float64))
@@ -85,7 +87,7 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
         data = (b[:, 0].astype(np.int32) << 8 | b[:, 1].astype(np.int32) << 16
                 | b[:, 2].astype(np.int32) << 24)
     else:
-        dtype = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}.get(width)
+        dtype: Any = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}.get(width)
         if dtype is None:
             raise AudioError(f"{path}: {8 * width}-bit WAV samples are not supported")
         data = np.frombuffer(frames, dtype=dtype)
@@ -138,7 +140,7 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
         data, rate = _read_wav(path)
     else:
         try:
-            import soundfile
+            soundfile = importlib.import_module("soundfile")
         except ImportError:
             raise AudioError(
                 f"{path} is not a WAV file; other formats need the optional decoder soundfile: "

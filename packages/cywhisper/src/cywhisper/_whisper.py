@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,72 @@ def _check_int(name: str, value: object, minimum: int, maximum: int | None = Non
     return value
 
 
+def _walk_model(p: Path) -> None:
+    """Check a whisper.cpp file's structure up to its last byte (whisper.cpp's loader does not
+    notice short reads: a truncated file would load as an "empty model for testing")."""
+    size = p.stat().st_size
+
+    def need(n: int, what: str) -> None:
+        if f.tell() + n > size:
+            raise ModelLoadError(f"model file {p} is truncated ({size} bytes): it ends inside "
+                                 f"the {what}")
+
+    with p.open("rb") as f:
+        need(48, "header")
+        f.seek(4)
+        hp = struct.unpack("<11i", f.read(44))
+        if not (0 < hp[0] < 1_000_000 and all(0 < v < 100_000 for v in hp[1:10])):
+            raise ModelLoadError(f"model file {p} has an invalid header (hyper-parameters {hp})")
+        need(8, "mel filters")
+        n_mel, n_fft = struct.unpack("<2i", f.read(8))
+        if not (0 < n_mel <= 1024 and 0 < n_fft <= 4096):
+            raise ModelLoadError(f"model file {p} has invalid mel filters ({n_mel} x {n_fft})")
+        need(4 * n_mel * n_fft, "mel filters")
+        f.seek(4 * n_mel * n_fft, 1)
+        need(4, "vocabulary")
+        (n_vocab,) = struct.unpack("<i", f.read(4))
+        if not 0 <= n_vocab <= hp[0]:
+            raise ModelLoadError(f"model file {p} has an invalid vocabulary size {n_vocab}")
+        for _ in range(n_vocab):
+            need(4, "vocabulary")
+            (n,) = struct.unpack("<I", f.read(4))
+            need(n, "vocabulary")
+            f.seek(n, 1)
+        tensors = 0
+        while f.tell() < size:
+            need(12, f"header of tensor {tensors}")
+            n_dims, name_len, ttype = struct.unpack("<3i", f.read(12))
+            if not (1 <= n_dims <= 4 and 0 < name_len < 512 and 0 <= ttype < 64):
+                raise ModelLoadError(f"model file {p} is corrupt at byte {f.tell() - 12} "
+                                     f"(tensor {tensors})")
+            need(4 * n_dims + name_len, f"header of tensor {tensors}")
+            dims = struct.unpack(f"<{n_dims}i", f.read(4 * n_dims))
+            name = f.read(name_len).decode("utf-8", "replace")
+            nbytes = _tensor_bytes(ttype, dims)
+            if nbytes is None:
+                raise ModelLoadError(f"model file {p}: tensor {name!r} has unknown type {ttype}")
+            need(nbytes, f"data of tensor {name!r}")
+            f.seek(nbytes, 1)
+            tensors += 1
+        if tensors == 0:
+            raise ModelLoadError(f"model file {p} holds no tensors (truncated after its "
+                                 "vocabulary?)")
+
+
+# ggml type -> (block size, bytes per block) for the types whisper.cpp files use.
+_TYPES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
+          8: (32, 34), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
+          14: (256, 210), 30: (1, 2)}
+
+
+def _tensor_bytes(ttype: int, dims: tuple[int, ...]) -> int | None:
+    if ttype not in _TYPES or any(d <= 0 for d in dims):
+        return None
+    block, size = _TYPES[ttype]
+    n = math.prod(dims)
+    return n // block * size
+
+
 def _check_model_file(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if not p.exists():
@@ -46,10 +113,32 @@ def _check_model_file(path: str | os.PathLike[str]) -> Path:
     if not magic:
         raise ModelLoadError(f"model file {p} is empty")
     if magic != _GGML_MAGIC:
-        hint = " (a GGUF file: that is a llama.cpp model, not whisper.cpp)" if magic == b"GGUF" else ""
+        gguf = magic == b"GGUF"
+        hint = " (a GGUF file: that is a llama.cpp model, not whisper.cpp)" if gguf else ""
         raise ModelLoadError(f"model file {p} is not a whisper.cpp model: it starts with "
                              f"{magic!r}, not {_GGML_MAGIC!r}{hint}")
+    _walk_model(p)
     return p
+
+
+class _Progress:
+    """Passes whisper.cpp's progress on as 0..100, increasing, ending at 100 exactly once
+    (whisper.cpp's own can pass 100 on audio that is not a whole number of windows)."""
+
+    def __init__(self, callback: Progress | None) -> None:
+        self.callback = callback
+        self.last = -1
+
+    def __call__(self, percent: int) -> None:
+        percent = min(max(int(percent), 0), 99)
+        if self.callback is not None and percent > self.last:
+            self.last = percent
+            self.callback(percent)
+
+    def done(self) -> None:
+        if self.callback is not None and self.last < 100:
+            self.last = 100
+            self.callback(100)
 
 
 class Whisper:
@@ -190,7 +279,8 @@ class Whisper:
                                    min(w.probability, tok.probability))
             word_list = tuple(Word(w.text.strip(), w.start, w.end, w.probability)
                               for w in out if w.text.strip())
-        return Segment(start=start, end=max(end, start), text=bytes(text).decode("utf-8", "replace"),
+        return Segment(start=start, end=max(end, start),
+                       text=bytes(text).decode("utf-8", "replace"),
                        tokens=tokens, no_speech_probability=float(no_speech), words=word_list)
 
     @property
@@ -232,9 +322,11 @@ class Whisper:
                                   initial_prompt, beam_size, temperature, fallback, vad,
                                   max_segment_chars)
         duration = len(pcm) / SAMPLE_RATE
+        report = _Progress(progress)
         self._acquire()
         try:
-            n = self._core.full(pcm, opts, None, progress)
+            n = self._core.full(pcm, opts, None, report if progress else None)
+            report.done()
             segments = tuple(self._segment(self._core.segment(i), duration,
                                            bool(opts["token_timestamps"])) for i in range(n))
             lang = _core.lang_str(self._core.lang_id()) if self.is_multilingual else "en"
@@ -271,9 +363,12 @@ class Whisper:
             for s in segs:
                 items.put(("segment", s))
 
+        report = _Progress(progress)
+
         def work() -> None:
             try:
-                self._core.full(pcm, opts, on_segment, progress)
+                self._core.full(pcm, opts, on_segment, report if progress else None)
+                report.done()
                 items.put(("done", None))
             except BaseException as e:  # handed to the consuming thread
                 items.put(("error", e))

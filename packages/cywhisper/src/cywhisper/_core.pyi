@@ -1,0 +1,117 @@
+"""
+Low-level bindings of whisper.cpp on the family ggml (private: use cywhisper).
+"""
+
+from typing import Annotated, Any
+
+import numpy
+from numpy.typing import NDArray
+
+
+class ModelLoadError(RuntimeError):
+    """A model file could not be read or is not a valid model."""
+
+class ComputeError(RuntimeError):
+    """A compute call (decode, encode, sampling) failed."""
+
+class BackendError(RuntimeError):
+    """A ggml backend could not be loaded or used."""
+
+def ggml_version() -> str:
+    """Version of the family ggml this package was built with."""
+
+def fingerprint() -> str:
+    """
+    The ggml ABI fingerprint of this build (backend modules must carry the same one).
+    """
+
+def backend_api_version() -> int:
+    """ggml's GGML_BACKEND_API_VERSION at build time."""
+
+def set_log_handler(handler: object | None, min_level: int = 3) -> None:
+    """
+    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
+    """
+
+def module_score(path: str) -> tuple[int, str]:
+    """
+    Open a backend module, ask its ggml_backend_score (0: cannot run on this machine) and close it again. Returns (score, error); score is -1 when it cannot be opened.
+    """
+
+def backend_load(path: str) -> tuple[str, list[str]]:
+    """
+    Load a backend module by path into ggml's registry. Returns the backend's name and the warning/error lines ggml logged while loading it (e.g. a missing driver).
+    """
+
+def backend_registered(name: str) -> bool:
+    """Whether a backend with this name is in the registry."""
+
+def backends() -> list[dict[str, Any]]:
+    """
+    Registered backends: name, devices (name, description, type, memory) and features.
+    """
+
+class Whisper:
+    """A loaded whisper.cpp model with its decoding state."""
+
+    def __init__(self, path: str, use_gpu: bool = False, flash_attn: bool = True, gpu_device: int = 0) -> None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def full(self, pcm: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], options: dict[str, Any], on_segment: object | None = None, on_progress: object | None = None) -> int:
+        """
+        Transcribe 16 kHz mono float32 samples; returns the number of segments.
+        """
+
+    def segment(self, index: int) -> tuple[Any, ...]:
+        """Segment i of the last full() call."""
+
+    def n_segments(self) -> int: ...
+
+    def lang_id(self) -> int:
+        """Language id of the last full() call."""
+
+    def cancel(self) -> None:
+        """Ask a running full() (in another thread) to stop at the next step."""
+
+    def detect_language(self, pcm: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], n_threads: int, offset_ms: int = 0) -> list[float]:
+        """Probability of each language id for the first 30 s."""
+
+    @property
+    def is_multilingual(self) -> bool: ...
+
+    @property
+    def model_type(self) -> str: ...
+
+    @property
+    def token_eot(self) -> int: ...
+
+    @property
+    def n_vocab(self) -> int: ...
+
+    @property
+    def n_text_ctx(self) -> int: ...
+
+    @property
+    def n_mels(self) -> int: ...
+
+    def timings(self) -> dict[str, float]:
+        """
+        whisper.cpp's per-step timings of the last run (averages per call, ms).
+        """
+
+def lang_max_id() -> int: ...
+
+def lang_id(code: str) -> int:
+    """
+    Language id of a code ("en") or English name ("english"); -1 if unknown.
+    """
+
+def lang_str(id: int) -> str: ...
+
+def lang_str_full(id: int) -> str: ...
+
+def whisper_version() -> str: ...
+
+def whisper_system_info() -> str: ...

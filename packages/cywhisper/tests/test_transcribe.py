@@ -1,0 +1,133 @@
+"""Transcription on the tiny model: every input form, ordered segments within the audio,
+languages, word timestamps, beams, progress, cancellation and the segment iterator."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tone, write_wav
+from cywhisper import Segment, Transcript, Whisper
+
+FAST = {"fallback": False, "language": "en"}
+
+
+def check(t: Transcript, duration: float) -> None:
+    assert t.duration == pytest.approx(duration, abs=1e-3)
+    assert t.segments, "no segments"
+    prev = 0.0
+    for s in t.segments:
+        assert isinstance(s, Segment)
+        assert prev <= s.start <= s.end <= duration
+        prev = s.start
+        assert s.tokens and all(0.0 <= tok.probability <= 1.0 for tok in s.tokens)
+        assert 0.0 <= s.no_speech_probability <= 1.0
+        assert "".join(tok.text for tok in s.tokens).strip() == s.text.strip()
+    assert t.text == "".join(s.text for s in t.segments).strip()
+
+
+def test_every_audio_form_gives_the_same_transcript(whisper: Whisper, tmp_path: Path) -> None:
+    audio = tone(3.0)
+    ref = whisper.transcribe(audio, **FAST)
+    check(ref, 3.0)
+    wav = write_wav(tmp_path / "a.wav", audio, width=4)
+    stereo = np.stack([audio, audio], 1)
+    for form in (wav, str(wav), stereo, audio.astype(np.float64)):
+        assert whisper.transcribe(form, **FAST).text == ref.text
+    at_8k = whisper.transcribe(tone(3.0, 8000), sample_rate=8000, **FAST)
+    check(at_8k, 3.0)
+
+
+def test_long_audio_has_several_windows(whisper: Whisper) -> None:
+    t = whisper.transcribe(tone(65.0), **FAST)
+    check(t, 65.0)
+    assert t.segments[-1].start >= 30.0  # the last 30 s window was decoded
+
+
+def test_language(whisper: Whisper) -> None:
+    assert whisper.is_multilingual
+    assert whisper.transcribe(tone(1.0), language="de", fallback=False).language == "de"
+    assert whisper.transcribe(tone(1.0), language="German", fallback=False).language == "de"
+    auto = whisper.transcribe(tone(1.0), fallback=False)
+    ranked = whisper.detect_language(tone(1.0))
+    assert auto.language == ranked[0][0]
+    probs = [p for _, p in ranked]
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-3)
+    assert len(ranked) == len(Whisper.languages()) and Whisper.languages()["fr"] == "french"
+    with pytest.raises(ValueError, match="unknown language code 'xx'"):
+        whisper.transcribe(tone(1.0), language="xx")
+
+
+def test_word_timestamps(whisper: Whisper) -> None:
+    t = whisper.transcribe(tone(4.0), word_timestamps=True, **FAST)
+    for s in t.segments:
+        assert s.words
+        for w in s.words:
+            assert s.start - 0.01 <= w.start <= w.end <= s.end + 0.01
+            assert w.text and 0 <= w.probability <= 1
+        assert all(tok.start is not None for tok in s.tokens)
+    assert whisper.transcribe(tone(4.0), **FAST).segments[0].words is None
+
+
+def test_options_run(whisper: Whisper) -> None:
+    check(whisper.transcribe(tone(2.0), beam_size=2, **FAST), 2.0)
+    check(whisper.transcribe(tone(2.0), translate=True, language="de", fallback=False), 2.0)
+    check(whisper.transcribe(tone(2.0), initial_prompt="Names: Ada, Grace.", **FAST), 2.0)
+    check(whisper.transcribe(tone(2.0), temperature=0.5, **FAST), 2.0)
+    short = whisper.transcribe(tone(8.0), max_segment_chars=12, **FAST)
+    assert all(len(s.text.strip()) <= 12 + 8 for s in short.segments)  # split at words
+
+
+def test_progress_and_cancel(whisper: Whisper) -> None:
+    seen: list[int] = []
+    whisper.transcribe(tone(65.0), progress=seen.append, **FAST)
+    assert seen and seen == sorted(seen) and seen[-1] == 100
+
+    class Stop(Exception):
+        pass
+
+    def stop(percent: int) -> None:
+        if percent > 0:
+            raise Stop(percent)
+
+    with pytest.raises(Stop):
+        whisper.transcribe(tone(65.0), progress=stop, **FAST)
+    check(whisper.transcribe(tone(1.0), **FAST), 1.0)  # still usable
+
+
+def test_iterator_yields_the_same_segments(whisper: Whisper) -> None:
+    audio = tone(65.0)
+    whisper.transcribe(audio, **FAST)  # whisper.cpp's first run after loading can differ in
+    full = whisper.transcribe(audio, **FAST)  # no_speech_probability (only), later ones not
+    assert tuple(whisper.transcribe_iter(audio, **FAST)) == full.segments
+
+
+def test_breaking_out_cancels_the_iterator(whisper: Whisper) -> None:
+    it = whisper.transcribe_iter(tone(95.0), **FAST)
+    first = next(it)
+    assert first.start < 30.0
+    with pytest.raises(RuntimeError, match="busy"):
+        whisper.transcribe(tone(1.0), **FAST)
+    it.close()
+    check(whisper.transcribe(tone(1.0), **FAST), 1.0)
+
+
+def test_calls_from_two_threads_are_serialised(whisper: Whisper) -> None:
+    errors: list[BaseException] = []
+    results: list[str] = []
+
+    def run() -> None:
+        try:
+            results.append(whisper.transcribe(tone(30.0), **FAST).text)
+        except RuntimeError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) + len(errors) == 2 and results
+    assert all("busy" in str(e) for e in errors)
