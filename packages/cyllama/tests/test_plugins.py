@@ -6,6 +6,7 @@ distribution on PYTHONPATH, as pip would have installed it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -150,11 +151,19 @@ def test_broken_and_failing_plugins_warn_and_fall_back(fake: BuiltBackend, site:
     assert out.stderr.count("GgmlPluginWarning") == 2
 
 
-def test_gpu_layers_without_gpu_is_an_error(site: Path, tiny_model: Path) -> None:
-    out = run(f"import cyllama; cyllama.LLM({str(tiny_model)!r}, n_gpu_layers=4)", None)
+def test_gpu_layers_without_gpu_is_an_error(fake: BuiltBackend, site: Path,
+                                            tiny_model: Path) -> None:
+    code = f"import cyllama; cyllama.LLM({str(tiny_model)!r}, n_gpu_layers=4)"
+    out = run(code, None)
     assert out.returncode != 0
-    assert ("BackendError: n_gpu_layers=4 asks for a GPU, but no GPU device is registered "
-            "(plugins: ") in out.stderr
+    if importlib.util.find_spec("ggml_cuda_plugin") is None:  # no real plugin here either
+        assert ("BackendError: n_gpu_layers=4 asks for a GPU, but no GPU plugin is installed. "
+                "Install one (pip install 'cyllama[cuda]') or pass n_gpu_layers=0") in out.stderr
+    write_plugin(site, library=fake.library, fingerprint="0" * 12)  # refused: wrong ABI
+    out = run(code, site)
+    assert out.returncode != 0
+    assert "asks for a GPU, but no GPU device is registered. Installed plugins: " in out.stderr
+    assert "fake: refused (" in out.stderr and "pass n_gpu_layers=0" in out.stderr
     ok = run(f"import cyllama; print(cyllama.LLM({str(tiny_model)!r}).layer_devices)", None)
     assert ok.stdout.strip() == "{'CPU': 3}"
 

@@ -123,6 +123,19 @@ class BackendState:
         return [d["name"] for b in self.core.backends() for d in b["devices"]
                 if d["type"] in ("gpu", "igpu")]
 
+    def no_gpu_error(self, asked: str, cpu_instead: str) -> str:
+        """Why ``asked`` (e.g. "n_gpu_layers=-1") cannot be honoured, and what to do."""
+        plugins = self.load_plugins()
+        if not plugins:
+            return (f"{asked} asks for a GPU, but no GPU plugin is installed. Install one "
+                    f"(pip install '{self.package}[cuda]') or pass {cpu_instead} to run on the "
+                    "CPU.")
+        states = "; ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
+                           for p in plugins)
+        return (f"{asked} asks for a GPU, but no GPU device is registered. Installed plugins: "
+                f"{states}. Check the driver (python -m {self.package} info shows the devices) "
+                f"or pass {cpu_instead} to run on the CPU.")
+
     def load_plugins(self) -> list[PluginInfo]:
         """Discover and load the backend plugins: once per process, thread-safe."""
         with _lock:

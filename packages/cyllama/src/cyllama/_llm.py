@@ -152,12 +152,7 @@ class LLM:
             n_gpu_layers = -1 if gpus else 0
         _check_int("n_gpu_layers", n_gpu_layers, -1)
         if n_gpu_layers != 0 and not gpus:
-            plugins = ", ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
-                                for p in state.load_plugins()) or "none installed"
-            raise BackendError(
-                f"n_gpu_layers={n_gpu_layers} asks for a GPU, but no GPU device is registered "
-                f"(plugins: {plugins}). Install one (pip install 'cyllama[cuda]') or pass "
-                "n_gpu_layers=0 to run on the CPU.")
+            raise BackendError(state.no_gpu_error(f"n_gpu_layers={n_gpu_layers}", "n_gpu_layers=0"))
         self.n_gpu_layers = n_gpu_layers
         self.path = _check_model_file(path)
         self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False)

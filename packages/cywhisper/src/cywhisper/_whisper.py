@@ -169,11 +169,7 @@ class Whisper:
         if use_gpu is None:
             use_gpu = bool(gpus)
         if use_gpu and not gpus:
-            plugins = ", ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
-                                for p in state.load_plugins()) or "none installed"
-            raise BackendError(
-                f"use_gpu=True, but no GPU device is registered (plugins: {plugins}). Install "
-                "one (pip install 'cywhisper[cuda]') or pass use_gpu=False.")
+            raise BackendError(state.no_gpu_error("use_gpu=True", "use_gpu=False"))
         self.use_gpu = use_gpu
         self.path = _check_model_file(path)
         self._core = _core.Whisper(str(self.path), use_gpu, flash_attn, 0)
