@@ -36,7 +36,11 @@ __all__ = [
     "GgmlPluginWarning",
     "PluginError",
     "PluginInfo",
+    "check_int",
+    "check_model_file",
+    "check_threads",
     "describe",
+    "read_head",
     "setup",
     "state",
 ]
@@ -341,3 +345,46 @@ def describe(data: Mapping[str, Any]) -> list[str]:
         if reg["features"]:
             out.append("    features: " + " ".join(k for k, v in reg["features"] if v == "1"))
     return out
+
+
+# -- argument checks shared by the family's Python layers -----------------------------------
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """``value`` if it is an int within bounds; TypeError / ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_threads(name: str, value: int | None) -> int:
+    """A thread count: ``value``, or every core when None."""
+    return check_int(name, (os.cpu_count() or 4) if value is None else value, 1, 512)
+
+
+def read_head(path: str | os.PathLike[str], what: str, n: int = 12) -> tuple[Path, bytes]:
+    """``path`` and its first ``n`` bytes; FileNotFoundError / IsADirectoryError naming ``what``."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, f"{what} file not found", str(p))
+    if p.is_dir():
+        raise IsADirectoryError(21, f"{what} path is a directory, not a file", str(p))
+    with p.open("rb") as f:
+        return p, f.read(n)
+
+
+def check_model_file(core: ModuleType, path: str | os.PathLike[str], *, magic: bytes, kind: str,
+                     what: str = "model", hints: Mapping[bytes, str] | None = None) -> Path:
+    """``path`` if it exists and starts with ``magic``, else the package's ModelLoadError
+    naming the problem (``hints``: a note for files of another known kind, by their magic)."""
+    p, head = read_head(path, what, len(magic))
+    if not head:
+        raise core.ModelLoadError(f"{what} file {p} is empty")
+    if head != magic:
+        hint = (hints or {}).get(head, "")
+        raise core.ModelLoadError(f"{what} file {p} is not a {kind} (it starts with {head!r}, "
+                                  f"not {magic!r}){hint}")
+    return p

@@ -15,7 +15,9 @@ import numpy as np
 
 from . import _chat, _core
 from ._chat import Message
-from ._errors import BackendError, ContextOverflowError, ModelLoadError
+from ._errors import BackendError, ContextOverflowError
+from ._ggml import check_int as _check_int
+from ._ggml import check_model_file, check_threads
 from ._ggml import state as backend_state
 from ._grammar import Grammar
 from ._sampling import Sampling
@@ -34,32 +36,8 @@ __all__ = ["LLM"]
 
 _POOLING = {"mean": 1, "cls": 2, "last": 3}
 
-_GGUF_MAGIC = b"GGUF"
-
-
-def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
 def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, f"{what} file not found", str(p))
-    if p.is_dir():
-        raise IsADirectoryError(21, f"{what} path is a directory, not a GGUF file", str(p))
-    with p.open("rb") as f:
-        magic = f.read(4)
-    if not magic:
-        raise ModelLoadError(f"{what} file {p} is empty")
-    if magic != _GGUF_MAGIC:
-        raise ModelLoadError(f"{what} file {p} is not a GGUF file (it starts with {magic!r}, "
-                             f"not {_GGUF_MAGIC!r})")
-    return p
+    return check_model_file(_core, path, magic=b"GGUF", kind="GGUF file", what=what)
 
 
 def _scale(value: object) -> float:
@@ -76,6 +54,15 @@ def _check_stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:
         if not isinstance(s, str) or not s:
             raise ValueError(f"stop strings must be non-empty str, got {s!r}")
     return stops
+
+
+def _drain(gen: Generator[str, None, Completion]) -> Completion:
+    """Run a generation to its end; its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:
@@ -137,11 +124,9 @@ class LLM:
         n_gpu_layers: int | None = None,
         use_mmap: bool = True,
     ) -> None:
-        cores = os.cpu_count() or 4
-        self.n_threads = _check_int("n_threads", cores if n_threads is None else n_threads, 1, 512)
-        self.n_threads_batch = _check_int(
-            "n_threads_batch", self.n_threads if n_threads_batch is None else n_threads_batch,
-            1, 512)
+        self.n_threads = check_threads("n_threads", n_threads)
+        self.n_threads_batch = check_threads(
+            "n_threads_batch", self.n_threads if n_threads_batch is None else n_threads_batch)
         _check_int("n_ctx", n_ctx, 0)
         _check_int("n_batch", n_batch, 1)
         _check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
@@ -342,6 +327,7 @@ class LLM:
         matched: str | None = None
         sampled = 0
         longest = max(map(len, stops), default=0)
+        n_ctx = self.n_ctx
         while len(out) < max_tokens:
             token = sampler.sample(ctx)
             sampled += 1
@@ -371,7 +357,7 @@ class LLM:
             if self._epoch != epoch:
                 raise RuntimeError("this generation was interrupted by another call on the same "
                                    "LLM; a stream must be consumed before the next call")
-            if len(out) >= max_tokens or ctx.n_past >= self.n_ctx:
+            if len(out) >= max_tokens or ctx.n_past >= n_ctx:
                 break
             ctx.decode([token])
             cached.append(token)
@@ -416,12 +402,8 @@ class LLM:
         full. The KV cache keeps the prompt and the generated tokens: a next prompt that
         starts with them only evaluates what is new.
         """
-        gen = self._start(prompt, max_tokens, sampling, stop, logprobs, grammar, json_schema)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        return _drain(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
+                                  json_schema))
 
     def stream(self, prompt: str | Sequence[int], *, max_tokens: int = 128,
                sampling: Sampling | None = None, stop: str | Sequence[str] | None = None,
@@ -483,13 +465,8 @@ class LLM:
         Other parameters are those of :meth:`generate`.
         """
         prompt = self.apply_chat_template(messages, template=template)
-        gen = self._start(prompt, max_tokens, sampling, stop, logprobs, grammar, json_schema,
-                          special=True)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        return _drain(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
+                                  json_schema, special=True))
 
     def chat_stream(self, messages: Sequence[Message], *, template: str | None = None,
                     max_tokens: int = 512, sampling: Sampling | None = None,
@@ -521,6 +498,8 @@ class LLM:
         if pooling is not None and pooling not in _POOLING:
             raise ValueError(f"pooling must be one of {', '.join(_POOLING)} or None, "
                              f"got {pooling!r}")
+        if not items:
+            return np.zeros((0, self._model.n_embd), dtype=np.float32)
         embedder = self._embedder(pooling)
         seqs = [self.tokenize(t) for t in items]
         for i, s in enumerate(seqs):
@@ -528,8 +507,6 @@ class LLM:
                 raise ContextOverflowError(
                     f"texts[{i}] is {len(s)} tokens but the context window (n_ctx) is "
                     f"{embedder.n_batch}")
-        if not seqs:
-            return np.zeros((0, self._model.n_embd), dtype=np.float32)
         out = np.asarray(embedder.embed(seqs, normalize))
         return out[0] if single else out
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import AudioError
+from ._ggml import read_head
 
 __all__ = ["SAMPLE_RATE", "AudioInput", "load_audio"]
 
@@ -39,33 +40,35 @@ def _resample(x: np.ndarray, rate: int) -> np.ndarray:
     return (np.fft.irfft(out, n_out) * (n_out / len(x))).astype(np.float32)
 
 
+_INT_SCALE = {np.dtype(np.int16): (0.0, 32768.0), np.dtype(np.int32): (0.0, 2147483648.0),
+              np.dtype(np.uint8): (128.0, 128.0)}  # (offset, scale) to [-1, 1]
+
+
 def _from_array(a: np.ndarray, rate: int) -> np.ndarray:
-    if a.ndim == 2:
-        if a.shape[1] > 16:
-            raise AudioError(f"audio array of shape {a.shape}: 2-D audio must be (samples, "
-                             "channels) with at most 16 channels")
-        a = a.mean(axis=1) if np.issubdtype(a.dtype, np.floating) else (
-            a.astype(np.float64).mean(axis=1).astype(a.dtype))
-    elif a.ndim != 1:
+    if a.ndim == 2 and a.shape[1] > 16:
+        raise AudioError(f"audio array of shape {a.shape}: 2-D audio must be (samples, "
+                         "channels) with at most 16 channels")
+    if a.ndim not in (1, 2):
         raise AudioError(f"audio array of shape {a.shape}: expected (samples,) or "
                          "(samples, channels)")
-    if a.dtype == np.int16:
-        x = a.astype(np.float32) / 32768.0
-    elif a.dtype == np.int32:
-        x = (a.astype(np.float64) / 2147483648.0).astype(np.float32)
-    elif a.dtype == np.uint8:
-        x = (a.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(a.dtype, np.floating):
+    floating = np.issubdtype(a.dtype, np.floating)
+    if a.dtype in _INT_SCALE:
+        offset, scale = _INT_SCALE[a.dtype]
+        x = ((a.astype(np.float64) - offset) / scale).astype(np.float32)
+    elif floating:
         x = a.astype(np.float32)
+    else:
+        raise AudioError(f"audio array dtype {a.dtype} is not supported (float32/float64 in "
+                         "[-1, 1], int16, int32 or uint8)")
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if floating:
         if not np.all(np.isfinite(x)):
             raise AudioError("audio array contains NaN or infinite samples")
         peak = float(np.abs(x).max()) if x.size else 0.0
         if peak > 1.0 + 1e-3:
             raise AudioError(f"float audio must be in [-1, 1], its peak is {peak:.3g} (int16 "
                              "samples? pass them as an int16 array)")
-    else:
-        raise AudioError(f"audio array dtype {a.dtype} is not supported (float32/float64 in "
-                         "[-1, 1], int16, int32 or uint8)")
     if x.size == 0:
         raise AudioError("audio is empty")
     return np.ascontiguousarray(_resample(x, rate), dtype=np.float32)
@@ -129,13 +132,7 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
         raise TypeError(f"audio must be a path or a NumPy array, not {type(source).__name__}")
     if sample_rate is not None:
         raise ValueError("sample_rate is for arrays; a file says its own rate")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(2, "audio file not found", str(path))
-    if path.is_dir():
-        raise IsADirectoryError(21, "audio path is a directory", str(path))
-    with path.open("rb") as f:
-        head = f.read(12)
+    path, head = read_head(source, "audio")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         data, rate = _read_wav(path)
     else:

@@ -16,24 +16,16 @@ import numpy as np
 from . import _core
 from ._audio import SAMPLE_RATE, AudioInput, load_audio
 from ._errors import AudioError, BackendError, ModelLoadError
+from ._ggml import check_int as _check_int
+from ._ggml import check_model_file, check_threads
 from ._ggml import state as backend_state
 from ._results import Segment, Token, Transcript, Word
 
 __all__ = ["Whisper"]
 
-_GGML_MAGIC = b"lmgg"  # 0x67676d6c little-endian
 _MIN_SECONDS = 0.1  # whisper.cpp refuses shorter input
 
 Progress = Callable[[int], object]
-
-
-def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
 
 
 def _walk_model(p: Path) -> None:
@@ -103,20 +95,8 @@ def _tensor_bytes(ttype: int, dims: tuple[int, ...]) -> int | None:
 
 
 def _check_model_file(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "model file not found", str(p))
-    if p.is_dir():
-        raise IsADirectoryError(21, "model path is a directory, not a model file", str(p))
-    with p.open("rb") as f:
-        magic = f.read(4)
-    if not magic:
-        raise ModelLoadError(f"model file {p} is empty")
-    if magic != _GGML_MAGIC:
-        gguf = magic == b"GGUF"
-        hint = " (a GGUF file: that is a llama.cpp model, not whisper.cpp)" if gguf else ""
-        raise ModelLoadError(f"model file {p} is not a whisper.cpp model: it starts with "
-                             f"{magic!r}, not {_GGML_MAGIC!r}{hint}")
+    hints = {b"GGUF": " (a GGUF file: that is a llama.cpp model, not whisper.cpp)"}
+    p = check_model_file(_core, path, magic=b"lmgg", kind="whisper.cpp model", hints=hints)
     _walk_model(p)
     return p
 
@@ -162,8 +142,7 @@ class Whisper:
 
     def __init__(self, path: str | os.PathLike[str], *, n_threads: int | None = None,
                  use_gpu: bool | None = None, flash_attn: bool = True) -> None:
-        self.n_threads = _check_int("n_threads", os.cpu_count() or 4 if n_threads is None
-                                    else n_threads, 1, 512)
+        self.n_threads = check_threads("n_threads", n_threads)
         state = backend_state(_core)
         gpus = state.gpu_devices()
         if use_gpu is None:
@@ -324,13 +303,10 @@ class Whisper:
             n = self._core.full(pcm, opts, None, report if progress else None)
             report.done()
             segments = tuple(self._segment(self._core.segment(i), duration,
-                                           bool(opts["token_timestamps"])) for i in range(n))
+                                           word_timestamps) for i in range(n))
             lang = _core.lang_str(self._core.lang_id()) if self.is_multilingual else "en"
         finally:
             self._lock.release()
-        if not word_timestamps:
-            segments = tuple(Segment(s.start, s.end, s.text, s.tokens, s.no_speech_probability)
-                             for s in segments)
         return Transcript(language=lang or opts["language"], segments=segments, duration=duration)
 
     def transcribe_iter(self, audio: AudioInput, *, sample_rate: int | None = None,
