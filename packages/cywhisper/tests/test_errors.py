@@ -23,7 +23,8 @@ def test_missing_and_bad_model_files(tmp_path: Path, tiny_model: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"llama\.cpp model, not whisper\.cpp"):
         Whisper(gguf)
     data = tiny_model.read_bytes()
-    for cut in (8, 200, len(data) // 2, len(data) - 10):
+    vocab = 4 + 44 + 8 + 80 * 201 * 4 + 4  # magic, hyper-parameters, mel filters, count
+    for cut in (8, 200, vocab + 3000, len(data) // 2, len(data) - 10):
         truncated = tmp_path / f"cut{cut}.bin"
         truncated.write_bytes(data[:cut])
         with pytest.raises(ModelLoadError, match=r"is truncated|failed to load Whisper model"):
