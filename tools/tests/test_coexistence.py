@@ -21,9 +21,9 @@ cyllama = pytest.importorskip("cyllama")
 cywhisper = pytest.importorskip("cywhisper")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from fake_plugin import build_fake_backend, write_plugin
-from tiny_llama import tiny_llama
-from tiny_whisper import tiny_whisper
+from fake_plugin import build_fake_backend, write_plugin  # noqa: E402
+from tiny_llama import tiny_llama  # noqa: E402
+from tiny_whisper import tiny_whisper  # noqa: E402
 
 # Symbols both hosts use, exported by a "foreign" ggml that must never be called.
 FOREIGN = ["ggml_init", "ggml_free", "ggml_new_tensor", "ggml_graph_compute",
