@@ -9,7 +9,6 @@ the fake backend is loaded once and serves cyllama and cywhisper alike.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ cyllama = pytest.importorskip("cyllama")
 cywhisper = pytest.importorskip("cywhisper")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from fake_plugin import build_fake_backend, write_plugin  # noqa: E402
+from fake_plugin import build_fake_backend, plugin_env, write_plugin  # noqa: E402
 from tiny_llama import tiny_llama  # noqa: E402
 from tiny_whisper import tiny_whisper  # noqa: E402
 
@@ -76,10 +75,8 @@ a, b = cyllama.info(), cywhisper.info()
 print(json.dumps({{"a": a, "b": b, "layers": llm.layer_devices, "text": text,
                    "segments": len(t.segments), "init": ggml_fake_plugin.initialized}}))
 """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GGML_PLUGIN")}
-    env.update(PYTHONPATH=str(site), GGML_PLUGIN_DISABLE="cuda")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=plugin_env(site), timeout=300)
     assert "FOREIGN" not in out.stderr and out.returncode == 0, out.stderr
     data = json.loads(out.stdout.splitlines()[-1])
     a, b = data["a"], data["b"]

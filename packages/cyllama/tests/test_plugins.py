@@ -18,7 +18,7 @@ import pytest
 from cyllama import _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
-from fake_plugin import BuiltBackend, build_fake_backend, write_plugin
+from fake_plugin import BuiltBackend, build_fake_backend, plugin_env, write_plugin
 from second_host import second_host
 
 LIBDIR = Path(_core.__file__).parent / "lib"
@@ -37,11 +37,7 @@ def site(tmp_path: Path) -> Path:
 
 
 def run(code: str, site: Path | None, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GGML_PLUGIN")}
-    full["PYTHONPATH"] = str(site) if site else ""
-    # Keep a real GPU plugin, if one is installed here, out of the fake plugin's tests.
-    full["GGML_PLUGIN_DISABLE"] = "cuda"
-    full.update(env)
+    full = plugin_env(*([site] if site else []), **env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=full, timeout=300)
 

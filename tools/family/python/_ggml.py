@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -348,6 +348,17 @@ def describe(data: Mapping[str, Any]) -> list[str]:
 
 
 # -- argument checks shared by the family's Python layers -----------------------------------
+
+
+def run_command(package: str, command: str, action: Callable[[], object]) -> int:
+    """Run a console-script command: 0, or 1 with the error on one stderr line (no traceback)
+    for what a user can fix: a missing file, a bad value, a model that will not load."""
+    try:
+        action()
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"{package} {command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:

@@ -193,19 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(name)s: %(message)s")
     import cyllama
 
+    from ._ggml import run_command
+
     cyllama._backends.sync_log_level()
     if getattr(args, "template", None) and Path(args.template).is_file():
         args.template = Path(args.template).read_text()
     commands = {"generate": _generate, "chat": _chat, "embed": _embed, "bench": _bench}
-    try:
+
+    def action() -> None:
         if args.command == "info":
             _print_info(args.json, args.model, args.n_gpu_layers)
         else:
             commands[args.command](args)
-    except (OSError, ValueError, RuntimeError) as e:
-        print(f"cyllama {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command("cyllama", args.command, action)
 
 
 if __name__ == "__main__":

@@ -83,18 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(name)s: %(message)s")
     import cywhisper
 
+    from ._ggml import run_command
+
     cywhisper._backends.sync_log_level()
-    try:
-        if args.command == "info":
-            _info(args.json)
-        elif args.command == "transcribe":
-            _transcribe(args)
-        else:
-            _languages(args)
-    except (OSError, ValueError, RuntimeError) as e:
-        print(f"cywhisper {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    commands = {"info": lambda: _info(args.json), "transcribe": lambda: _transcribe(args),
+                "languages": lambda: _languages(args)}
+    return run_command("cywhisper", args.command, commands[args.command])
 
 
 if __name__ == "__main__":
