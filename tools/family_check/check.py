@@ -32,9 +32,11 @@ def main() -> int:
     ggml = ctypes.CDLL(str(bindir / f"libggml-{fp}.so"), mode=os.RTLD_NOW)
     print(f"family ggml {fp}: {base._name}, {ggml._name}")
     cpu = sorted(bindir.glob("libggml-cpu*.so"))
-    ggml.ggml_backend_load.restype = ctypes.c_void_p
-    ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
-    if not ggml.ggml_backend_load(str(cpu[-1]).encode()):
+    # ggml's exported names carry the fingerprint (tools/family/symbols.py).
+    backend_load = getattr(ggml, f"ggml_backend_load_{fp}")
+    backend_load.restype = ctypes.c_void_p
+    backend_load.argtypes = [ctypes.c_char_p]
+    if not backend_load(str(cpu[-1]).encode()):
         raise SystemExit(f"could not load CPU module {cpu[-1]}")
     failures = 0
     for name, probe in (("libwhisper.so", "whisper_print_system_info"),

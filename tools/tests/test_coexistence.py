@@ -2,8 +2,9 @@
 
 Another binding (llama-cpp-python, a stable-diffusion wheel ...) may have loaded its own ggml
 with global symbol binding before ours. Every family package must keep using the family ggml
-(the foreign one aborts on any call) and share one registry, one CPU backend and one plugin:
-the fake backend is loaded once and serves cyllama and cywhisper alike.
+(the foreign one exports every name ggml declares, and aborts on any call: the family's names
+carry the fingerprint, see tools/family/symbols.py) and share one registry, one CPU backend and
+one plugin: the fake backend is loaded once and serves cyllama and cywhisper alike.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from fake_plugin import build_fake_backend, plugin_env, write_plugin  # noqa: E4
 from tiny_llama import tiny_llama  # noqa: E402
 from tiny_whisper import tiny_whisper  # noqa: E402
 
-# Symbols both hosts use, exported by a "foreign" ggml that must never be called.
-FOREIGN = ["ggml_init", "ggml_free", "ggml_new_tensor", "ggml_graph_compute",
-           "ggml_backend_load", "ggml_backend_load_best", "ggml_backend_reg_count",
-           "ggml_backend_reg_get", "ggml_backend_dev_count", "ggml_backend_dev_get",
-           "ggml_backend_sched_new", "ggml_backend_cpu_init", "ggml_time_us", "ggml_time_init",
-           "ggml_log_set", "gguf_init_from_file", "ggml_backend_register"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ggml_names() -> list[str]:
+    """Every name the pinned ggml declares for export, as a foreign ggml would export them."""
+    sys.path.insert(0, str(ROOT / "tools" / "family"))
+    import symbols
+
+    ggml_dir = Path(subprocess.run([sys.executable, str(ROOT / "tools" / "upstream.py"), "path",
+                                    "llama.cpp"], capture_output=True, text=True,
+                                   check=True).stdout.strip()) / "ggml"
+    return [*symbols.exported_names(ggml_dir), *sorted(symbols.KEEP)]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,8 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if cc is None:
         pytest.skip("a C compiler is needed to build the foreign ggml")
     d = tmp_path_factory.mktemp("foreign")
-    body = "".join(f'void *{name}(void) {{ die("{name}"); return 0; }}\n' for name in FOREIGN)
+    body = "".join(f'void *{name}(void) {{ die("{name}"); return 0; }}\n'
+                   for name in ggml_names())
     (d / "foreign.c").write_text(
         "#include <stdio.h>\n#include <stdlib.h>\n"
         "static void die(const char *f) { fprintf(stderr, \"FOREIGN %s called\\n\", f); "
@@ -48,13 +56,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lib
 
 
-KNOWN_BUG = pytest.mark.xfail(strict=True, reason=(
-    "known bug (issue 7): references from _core, libggml and the CPU modules to libggml-base "
-    "resolve through the global scope first, so an RTLD_GLOBAL foreign ggml interposes "
-    "(FOREIGN ggml_backend_load called); -Bsymbolic only covers references inside one object"))
-
-
-@pytest.mark.parametrize("with_foreign", [False, pytest.param(True, marks=KNOWN_BUG)])
+@pytest.mark.parametrize("with_foreign", [False, True])
 def test_family_with_a_foreign_ggml_and_one_plugin(foreign: Path, tmp_path: Path,
                                                     with_foreign: bool) -> None:
     if shutil.which("cmake") is None:
