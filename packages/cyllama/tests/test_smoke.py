@@ -7,22 +7,17 @@ generates tokens.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cyllama
 import pytest
+from smoke import check_console_info, check_wheel_libraries  # tools/fixtures (conftest)
 
 pytestmark = pytest.mark.smoke
 
 
 def test_wheel_libraries_and_fingerprint() -> None:
-    info = cyllama.info()
-    libdir = Path(cyllama.__file__).parent / "lib"
-    assert (libdir / f"libggml-base-{info['fingerprint']}.so").exists() or sys.platform != "linux"
-    assert next(b["name"] for b in info["backends"]) == "CPU"
-    assert info["cpu_module"], info
+    check_wheel_libraries(cyllama)
 
 
 def test_generates_tokens(tiny_model: Path) -> None:
@@ -34,7 +29,4 @@ def test_generates_tokens(tiny_model: Path) -> None:
 
 
 def test_console_script_info() -> None:
-    out = subprocess.run([sys.executable, "-m", "cyllama", "info"], capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert cyllama.info()["fingerprint"] in out.stdout
+    check_console_info(cyllama)

@@ -6,23 +6,18 @@ with the one in the library names, the best CPU module is picked, and a model tr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cywhisper
 import numpy as np
 import pytest
+from smoke import check_console_info, check_wheel_libraries  # tools/fixtures (conftest)
 
 pytestmark = pytest.mark.smoke
 
 
 def test_wheel_libraries_and_fingerprint() -> None:
-    info = cywhisper.info()
-    libdir = Path(cywhisper.__file__).parent / "lib"
-    assert (libdir / f"libggml-base-{info['fingerprint']}.so").exists() or sys.platform != "linux"
-    assert next(b["name"] for b in info["backends"]) == "CPU"
-    assert info["cpu_module"], info
+    check_wheel_libraries(cywhisper)
 
 
 def test_transcribes(tiny_model: Path) -> None:
@@ -34,7 +29,4 @@ def test_transcribes(tiny_model: Path) -> None:
 
 
 def test_console_script_info() -> None:
-    out = subprocess.run([sys.executable, "-m", "cywhisper", "info"], capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert cywhisper.info()["fingerprint"] in out.stdout
+    check_console_info(cywhisper)
