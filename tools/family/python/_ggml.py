@@ -30,6 +30,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# Windows has no RPATH, and Python does not search PATH for an extension's DLLs: the ggml DLLs
+# beside the package's _core (in ./lib) must be added before _core is imported.
+if sys.platform == "win32":  # pragma: no cover (no Windows machine in CI)
+    os.add_dll_directory(str(Path(__file__).resolve().parent / "lib"))
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendState",

@@ -6,7 +6,9 @@ shared with the other family packages) and routes ggml's log into ``logging``.
 
 from __future__ import annotations
 
-from . import _core, _ggml
+# _ggml first: on Windows it makes ./lib (the ggml DLLs _core needs) findable.
+from . import _ggml  # isort: skip
+from . import _core  # isort: skip
 
 _backends = _ggml.setup(_core, "cywhisper")
 
