@@ -27,7 +27,8 @@ set(GGML_FAMILY_LAYOUT_DEFINES "GGML_MAX_NAME=128")
 # Locate a patched upstream tree: inside an sdist it was force-included as _upstream/<key>;
 # in a git checkout tools/upstream.py fetches, verifies and patches it into .upstream/<key>.
 function(ggml_family_upstream key out_var)
-  if(EXISTS "${CMAKE_SOURCE_DIR}/_upstream/${key}/CMakeLists.txt")
+  # (The plugin's sdist carries only llama.cpp's ggml/ folder, not its top CMakeLists.txt.)
+  if(IS_DIRECTORY "${CMAKE_SOURCE_DIR}/_upstream/${key}")
     set(${out_var} "${CMAKE_SOURCE_DIR}/_upstream/${key}" PARENT_SCOPE)
     return()
   endif()
