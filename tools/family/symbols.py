@@ -48,7 +48,7 @@ def exported_names(ggml_dir: Path) -> list[str]:
             idents = _IDENT.findall(match.group(1))
             if idents:
                 names.add(idents[-1])
-    if not any(n == "ggml_init" for n in names) or len(names) < 100:
+    if "ggml_init" not in names or len(names) < 100:
         raise SystemExit(f"symbols.py: only {len(names)} exported names found under {ggml_dir}; "
                          "the header layout changed, fix the parser")
     return sorted(names - KEEP)

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import cyllama
+import pytest
 from cyllama import _core
 
 
+@pytest.mark.smoke
 def test_fingerprint_is_exposed_and_in_library_names() -> None:
     fp = _core.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{12}", fp)
@@ -34,6 +36,7 @@ def test_exactly_one_cpu_backend_registered() -> None:
     assert [d["type"] for d in cpu["devices"]] == ["cpu"]
 
 
+@pytest.mark.smoke
 def test_best_scoring_cpu_module_is_loaded() -> None:
     data = cyllama.info()
     scores = data["cpu_scores"]
@@ -68,13 +71,12 @@ def test_forced_cpu_variant_and_unknown_variant() -> None:
     assert "CYLLAMA_CPU_VARIANT='no-such-cpu' names no CPU module" in out.stderr
 
 
+@pytest.mark.smoke
 def test_exported_symbols_of_extension() -> None:
     """The extension exports only PyInit__core (checked on the ELF dynamic symbol table)."""
     nm = subprocess.run(["nm", "-D", "--defined-only", _core.__file__],
                         capture_output=True, text=True)
     if nm.returncode != 0:  # pragma: no cover - binutils missing
-        import pytest
-
         pytest.skip("nm is not available")
     symbols = [line.split()[-1] for line in nm.stdout.splitlines() if line.strip()]
     assert symbols == ["PyInit__core"]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cyllama import _core
 
 
@@ -14,6 +15,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.smoke
 def test_info_shows_fingerprint_and_cpu_module() -> None:
     out = run("info")
     assert out.returncode == 0, out.stderr

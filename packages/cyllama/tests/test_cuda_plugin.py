@@ -44,6 +44,7 @@ def has_gpu() -> bool:
 
 
 @pytest.mark.skipif(has_gpu(), reason="this test is for machines without an NVIDIA driver")
+@pytest.mark.smoke
 def test_without_driver_one_warning_and_cpu_unchanged(tiny_model: Path) -> None:
     data = run(tiny_model)
     (cuda,) = [p for p in data["plugins"] if p["name"] == "cuda"]  # type: ignore[union-attr]

@@ -28,12 +28,14 @@ def reference_greedy(path: Path, prompt: str, n: int) -> bytes:
     return b"".join(model.token_to_piece(t, False) for t in out)
 
 
+@pytest.mark.smoke
 def test_generate_equals_step_by_step_loop(llm: LLM, tiny_model: Path) -> None:
     text = llm.generate(PROMPT, max_tokens=24).text
     assert text == reference_greedy(tiny_model, PROMPT, 24).decode("utf-8", errors="replace")
     assert len(text) > 0
 
 
+@pytest.mark.smoke
 def test_generate_is_deterministic_across_instances(llm: LLM, tiny_model: Path) -> None:
     other = LLM(tiny_model, n_ctx=128, n_threads=1)
     assert other.generate(PROMPT, max_tokens=16).text == llm.generate(PROMPT, max_tokens=16).text

@@ -17,6 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
+@pytest.mark.smoke
 def test_info() -> None:
     out = run("info")
     assert out.returncode == 0, out.stderr

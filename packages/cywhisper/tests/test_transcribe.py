@@ -28,6 +28,7 @@ def check(t: Transcript, duration: float) -> None:
     assert t.text == "".join(s.text for s in t.segments).strip()
 
 
+@pytest.mark.smoke
 def test_every_audio_form_gives_the_same_transcript(whisper: Whisper, tmp_path: Path) -> None:
     audio = tone(3.0)
     ref = whisper.transcribe(audio, **FAST)
