@@ -196,6 +196,31 @@ macro(ggml_family_add_whisper with_examples)
   add_subdirectory("${GGML_FAMILY_WHISPER_DIR}" "${CMAKE_BINARY_DIR}/whisper.cpp" EXCLUDE_FROM_ALL)
 endmacro()
 
+# stable-diffusion.cpp on the family ggml (it uses the ggml target already defined), static.
+# Its examples (the `sd-cli` program, for the benchmark) come with_examples.
+macro(ggml_family_add_sd with_examples)
+  ggml_family_upstream(stable-diffusion.cpp GGML_FAMILY_SD_DIR)
+  set(BUILD_SHARED_LIBS OFF)
+  set(SD_BUILD_SHARED_LIBS OFF)
+  set(SD_BUILD_EXAMPLES ${with_examples})
+  set(SD_WEBP OFF)
+  set(SD_WEBM OFF)
+  add_subdirectory("${GGML_FAMILY_SD_DIR}" "${CMAKE_BINARY_DIR}/stable-diffusion.cpp" EXCLUDE_FROM_ALL)
+  # sd_version(): the pinned release (upstream's build takes it from git, which an sdist lacks).
+  set(_lock "")
+  foreach(_f "${GGML_FAMILY_DIR}/../upstream.lock" "${CMAKE_SOURCE_DIR}/_upstream/upstream.lock")
+    if(EXISTS "${_f}")
+      file(READ "${_f}" _lock)
+    endif()
+  endforeach()
+  if(_lock MATCHES "\\[\"stable-diffusion.cpp\"\\][^[]*version = \"([^\"]+)\"")
+    target_compile_definitions(stable-diffusion PRIVATE
+                               "SDCPP_BUILD_VERSION=stable-diffusion-cpp-python-${CMAKE_MATCH_1}")
+  endif()
+  # ggml_graph_cut.cpp uses ggml's internal header: take it from the family tree.
+  target_include_directories(stable-diffusion PRIVATE "${GGML_FAMILY_GGML_DIR}/src")
+endmacro()
+
 # References inside one shared object bind to that object (references between our objects are
 # protected by the fingerprinted names instead); static archives linked in export nothing.
 # `exports` picks a version script from tools/family/exports/: what the object may export.

@@ -75,15 +75,18 @@ def test_layers_run_on_the_plugin_device(fake: BuiltBackend, site: Path,
 import ctypes, json, cyllama
 llm = cyllama.LLM({str(tiny_model)!r}, n_ctx=128, n_threads=1)
 text = llm.generate("The capital of France is", max_tokens=12).text
-stats = (ctypes.c_int64 * 3)()
+stats = (ctypes.c_int64 * 4)()
 ctypes.CDLL({str(fake.library)!r}).ggml_fake_backend_stats(stats)
 print(json.dumps({{"layers": llm.layer_devices, "ngl": llm.n_gpu_layers, "text": text,
-                   "graphs": stats[0], "nodes": stats[1], "buffers": stats[2]}}))
+                   "graphs": stats[0], "nodes": stats[1], "buffers": stats[2],
+                   "mapped": stats[3]}}))
 """
     on_fake = json.loads(run(code, site).stdout.splitlines()[-1])
     assert on_fake["ngl"] == -1  # a GPU device is registered: everything is offloaded
     assert on_fake["layers"] == {"FAKE0": 3}  # 2 blocks + the output layer
     assert on_fake["graphs"] >= 12 and on_fake["nodes"] > 12 * 20 and on_fake["buffers"] >= 1
+    # Mapped once and kept: a GPU module registers its kernels with its runtime when mapped.
+    assert on_fake["mapped"] == 1
 
     cpu = run(f"import cyllama; print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=128, "
               "n_threads=1).generate('The capital of France is', max_tokens=12).text))", site,

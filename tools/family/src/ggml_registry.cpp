@@ -239,12 +239,15 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
     m.def("backend_load",
           [](const std::string & path) -> std::pair<std::string, std::vector<std::string>> {
               mark_log();
-              {
-                  loaded_lib probe(path);  // for a useful message: ggml only logs the failure
-                  if (!probe.handle) {
-                      raise(error_kind::backend, "cannot load backend module " + path + ": " +
-                                                     probe.error);
-                  }
+              // Our own dlopen first, for a useful message (ggml only logs the failure). It
+              // stays open until ggml holds its own reference, so the module is mapped once:
+              // a GPU module registers its kernels with its runtime from static constructors,
+              // and an unmap/remap in between makes the runtime unregister and register them
+              // all again (or keep entries into the old mapping, if it does not clean up).
+              loaded_lib probe(path);
+              if (!probe.handle) {
+                  raise(error_kind::backend, "cannot load backend module " + path + ": " +
+                                                 probe.error);
               }
               ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
               if (!reg) raise(error_kind::backend, "ggml refused backend module " + path);

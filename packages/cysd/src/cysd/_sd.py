@@ -1,0 +1,334 @@
+"""StableDiffusion (txt2img, img2img, inpainting, LoRAs from the prompt) and ESRGAN upscaling."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import _core
+from ._errors import ImageError, ModelLoadError
+from ._ggml import check_int as _check_int
+from ._ggml import check_threads, read_head
+from ._images import ImageInput, RawImage, from_raw, have_pil, to_raw
+
+__all__ = ["SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"]
+
+#: Sampler names stable-diffusion.cpp knows (``None`` picks the model's default).
+SAMPLERS: tuple[str, ...] = tuple(_core.sample_methods())
+#: Scheduler names stable-diffusion.cpp knows (``None`` picks the model's default).
+SCHEDULERS: tuple[str, ...] = tuple(_core.schedulers())
+_WEIGHT_TYPES: dict[str, int] = dict(_core.weight_types())
+_RNGS: tuple[str, ...] = tuple(_core.rng_types())
+
+#: progress(step, steps, seconds_per_step): return False to cancel.
+Progress = Callable[[int, int, float], object]
+
+_MAX_SIDE = 16384
+_LORA = re.compile(r"<lora:([^:>]+):([^>]+)>")
+_LORA_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt")
+
+# Model files: GGUF, safetensors (u64 header size, then JSON) or PyTorch (zip or pickle).
+_KINDS = {b"GGUF": "GGUF", b"PK\x03\x04": "PyTorch zip", b"\x80\x02": "PyTorch pickle"}
+
+
+def _check_model(path: str | os.PathLike[str], what: str) -> str:
+    p, head = read_head(path, what, 9)
+    if not head:
+        raise ModelLoadError(f"{what} file {p} is empty")
+    if head[:4] in _KINDS or head[:2] in _KINDS:
+        return str(p)
+    if len(head) == 9 and head[8:9] == b"{":
+        header = int.from_bytes(head[:8], "little")
+        if 8 + header > p.stat().st_size:
+            raise ModelLoadError(f"{what} file {p} is truncated: its safetensors header alone "
+                                 f"needs {8 + header} bytes, the file has {p.stat().st_size}")
+        return str(p)
+    raise ModelLoadError(f"{what} file {p} is not a model stable-diffusion.cpp reads (GGUF, "
+                         f"safetensors or PyTorch checkpoint); it starts with {head[:8]!r}")
+
+
+def _check_number(name: str, value: object, low: float, high: float,
+                  *, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return v
+
+
+def _check_name(name: str, value: str | None, known: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+    if value not in known:
+        raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
+    return value
+
+
+def _check_size(name: str, value: object, multiple: int) -> int:
+    v = _check_int(name, value, 1, _MAX_SIDE)
+    if v % multiple:
+        raise ValueError(f"{name} must be a multiple of {multiple} for this model, got {v} (try "
+                         f"{max(multiple, round(v / multiple) * multiple)})")
+    return v
+
+
+class StableDiffusion:
+    """A stable-diffusion.cpp model, loaded once, generating many images.
+
+    Args:
+        model: a full checkpoint (GGUF, safetensors or .ckpt) with UNet/DiT, VAE and text
+            encoders; or leave it out and give the parts below.
+        diffusion_model: the diffusion model alone (UNet or DiT: Flux, SD3, ...).
+        vae: a VAE replacing (or completing) the checkpoint's.
+        clip_l, clip_g, t5xxl: text encoders for models that keep them separate.
+        taesd: a TAESD (tiny autoencoder) used instead of the VAE: much faster decoding.
+        lora_dir: where ``<lora:NAME:WEIGHT>`` in a prompt looks for NAME(.safetensors|.gguf|...).
+        n_threads: CPU threads (default: every core).
+        vae_tiling: decode in tiles (large images in less memory).
+        weight_type: convert weights on load (``"q8_0"``, ``"f16"``, ...); default as stored.
+        rng: the noise generator: ``"cuda"`` (default; the same images as on a GPU),
+            ``"std_default"`` or ``"cpu"``.
+        flash_attn: use flash attention in the diffusion model and text encoders.
+        offload_params_to_cpu, keep_clip_on_cpu, keep_vae_on_cpu: keep weights in RAM when a GPU
+            plugin is in use.
+        mmap: map model files instead of reading them.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, *,
+                 diffusion_model: str | os.PathLike[str] | None = None,
+                 vae: str | os.PathLike[str] | None = None,
+                 clip_l: str | os.PathLike[str] | None = None,
+                 clip_g: str | os.PathLike[str] | None = None,
+                 t5xxl: str | os.PathLike[str] | None = None,
+                 taesd: str | os.PathLike[str] | None = None,
+                 lora_dir: str | os.PathLike[str] | None = None,
+                 n_threads: int | None = None, vae_tiling: bool = False,
+                 weight_type: str | None = None, rng: str = "cuda", flash_attn: bool = False,
+                 offload_params_to_cpu: bool = False, keep_clip_on_cpu: bool = False,
+                 keep_vae_on_cpu: bool = False, mmap: bool = False) -> None:
+        if model is None and diffusion_model is None:
+            raise ValueError("give a model (a full checkpoint) or a diffusion_model")
+        options: dict[str, Any] = {}
+        for key, path in (("model", model), ("diffusion_model", diffusion_model), ("vae", vae),
+                          ("clip_l", clip_l), ("clip_g", clip_g), ("t5xxl", t5xxl),
+                          ("taesd", taesd)):
+            if path is not None:
+                options[key] = _check_model(path, key)
+        if lora_dir is not None:
+            lora_path = Path(lora_dir)
+            if not lora_path.is_dir():
+                raise NotADirectoryError(20, "lora_dir is not a directory", str(lora_path))
+        self.lora_dir = Path(lora_dir) if lora_dir is not None else None
+        self.n_threads = check_threads("n_threads", n_threads)
+        if weight_type is not None and weight_type not in _WEIGHT_TYPES:
+            raise ValueError(f"unknown weight_type {weight_type!r}; known: "
+                             f"{', '.join(_WEIGHT_TYPES)}")
+        _check_name("rng", rng, _RNGS)
+        self.vae_tiling = bool(vae_tiling)
+        options.update(n_threads=self.n_threads, rng=_RNGS.index(rng), flash_attn=flash_attn,
+                       offload_params_to_cpu=offload_params_to_cpu,
+                       keep_clip_on_cpu=keep_clip_on_cpu, keep_vae_on_cpu=keep_vae_on_cpu,
+                       mmap=mmap, vae_decode_only=False)
+        if weight_type is not None:
+            options["wtype"] = _WEIGHT_TYPES[weight_type]
+        self.paths = {k: v for k, v in options.items() if isinstance(v, str)}
+        self._ctx = _core.Context(options)
+        self._cancel = threading.Event()
+        #: Image sides must be multiples of this: the VAE's scale times the diffusion model's
+        #: down-sampling (64 for SD1/SD2/SDXL UNets, 16 for Flux).
+        self.size_multiple: int = self._ctx.spatial_multiple()
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={Path(v).name!r}" for k, v in self.paths.items())
+        return f"StableDiffusion({parts})"
+
+    @property
+    def default_sampler(self) -> str:
+        """The sampler used when ``sampler=None`` (stable-diffusion.cpp's choice for the model)."""
+        return self._ctx.default_sampler()
+
+    def default_scheduler(self, sampler: str | None = None) -> str:
+        """The scheduler used when ``scheduler=None`` with this sampler."""
+        return self._ctx.default_scheduler(sampler or self.default_sampler)
+
+    def cancel(self) -> None:
+        """Stop the generation running in another thread at its next step (it raises
+        :class:`cysd.Cancelled`)."""
+        self._cancel.set()
+
+    def txt2img(self, prompt: str, negative_prompt: str = "", *, width: int = 512,
+                height: int = 512, steps: int = 20, cfg_scale: float = 7.0,
+                sampler: str | None = None, scheduler: str | None = None,
+                seed: int | None = 42, batch_count: int = 1, clip_skip: int = -1,
+                eta: float | None = None, progress: Progress | None = None,
+                as_pil: bool | None = None) -> list[Any]:
+        """Generate ``batch_count`` images from a prompt.
+
+        Returns PIL images (RGB) when Pillow is installed (or ``as_pil=True``), else NumPy
+        arrays HxWx3 uint8. ``seed=None`` draws a random seed; the same seed and settings give
+        the same pixels. ``progress(step, steps, seconds_per_step)`` is called once per sampling
+        step; returning False cancels (raises :class:`cysd.Cancelled`).
+        """
+        return self._generate(prompt, negative_prompt, width=width, height=height, steps=steps,
+                              cfg_scale=cfg_scale, sampler=sampler, scheduler=scheduler,
+                              seed=seed, batch_count=batch_count, clip_skip=clip_skip, eta=eta,
+                              progress=progress, as_pil=as_pil)
+
+    def img2img(self, image: ImageInput, prompt: str, negative_prompt: str = "", *,
+                strength: float = 0.75, steps: int = 20, cfg_scale: float = 7.0,
+                sampler: str | None = None, scheduler: str | None = None,
+                seed: int | None = 42, batch_count: int = 1, clip_skip: int = -1,
+                eta: float | None = None, progress: Progress | None = None,
+                as_pil: bool | None = None) -> list[Any]:
+        """Redraw an RGB image (its sides: multiples of :attr:`size_multiple`) guided by a
+        prompt. ``strength`` in (0, 1]: how far from the image the result may go (1: nothing of
+        it is kept)."""
+        init = to_raw(image, "image")
+        _check_size("image width", init[0], self.size_multiple)
+        _check_size("image height", init[1], self.size_multiple)
+        strength = _check_number("strength", strength, 0.0, 1.0, low_open=True)
+        return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
+                              steps=steps, cfg_scale=cfg_scale, sampler=sampler,
+                              scheduler=scheduler, seed=seed, batch_count=batch_count,
+                              clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
+                              init_image=init, strength=strength)
+
+    def inpaint(self, image: ImageInput, mask: ImageInput, prompt: str,
+                negative_prompt: str = "", *, strength: float = 1.0, steps: int = 20,
+                cfg_scale: float = 7.0, sampler: str | None = None,
+                scheduler: str | None = None, seed: int | None = 42, batch_count: int = 1,
+                clip_skip: int = -1, eta: float | None = None,
+                progress: Progress | None = None, as_pil: bool | None = None) -> list[Any]:
+        """Repaint the parts of an RGB image where ``mask`` (one channel, same size) is white;
+        black parts are kept."""
+        init = to_raw(image, "image")
+        mask_raw = to_raw(mask, "mask")
+        if mask_raw[:2] != init[:2]:
+            raise ImageError(f"mask is {mask_raw[0]}x{mask_raw[1]}, the image "
+                             f"{init[0]}x{init[1]}: they must be the same size")
+        _check_size("image width", init[0], self.size_multiple)
+        _check_size("image height", init[1], self.size_multiple)
+        strength = _check_number("strength", strength, 0.0, 1.0, low_open=True)
+        return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
+                              steps=steps, cfg_scale=cfg_scale, sampler=sampler,
+                              scheduler=scheduler, seed=seed, batch_count=batch_count,
+                              clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
+                              init_image=init, mask_image=mask_raw, strength=strength)
+
+    def _loras(self, prompt: str) -> tuple[str, list[tuple[str, float]]]:
+        """Take ``<lora:NAME:WEIGHT>`` tags out of the prompt; resolve NAME in lora_dir."""
+        found: dict[str, float] = {}
+        for name, weight in _LORA.findall(prompt):
+            try:
+                w = float(weight)
+            except ValueError:
+                raise ValueError(f"LoRA {name!r} in the prompt has weight {weight!r}, not a "
+                                 "number") from None
+            path = Path(name)
+            if not path.is_absolute():
+                if self.lora_dir is None:
+                    raise ValueError(f"the prompt asks for LoRA {name!r} but no lora_dir was "
+                                     "given to StableDiffusion()")
+                path = self.lora_dir / name
+            if not path.is_file():
+                path = next((path.with_name(path.name + s) for s in _LORA_SUFFIXES
+                             if path.with_name(path.name + s).is_file()), path)
+            if not path.is_file():
+                raise FileNotFoundError(2, f"LoRA {name!r} not found (tried "
+                                        f"{', '.join(_LORA_SUFFIXES)})", str(path))
+            _check_model(path, f"LoRA {name!r}")
+            key = str(path.resolve())
+            found[key] = found.get(key, 0.0) + w
+        return _LORA.sub("", prompt), list(found.items())
+
+    def _generate(self, prompt: str, negative_prompt: str, *, width: int, height: int,
+                  steps: int, cfg_scale: float, sampler: str | None, scheduler: str | None,
+                  seed: int | None, batch_count: int, clip_skip: int, eta: float | None,
+                  progress: Progress | None, as_pil: bool | None,
+                  init_image: RawImage | None = None, mask_image: RawImage | None = None,
+                  strength: float = 0.75) -> list[Any]:
+        for name, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+            if not isinstance(text, str):
+                raise TypeError(f"{name} must be a str, not {type(text).__name__}")
+        width = _check_size("width", width, self.size_multiple)
+        height = _check_size("height", height, self.size_multiple)
+        _check_int("steps", steps, 1, 1000)
+        cfg = _check_number("cfg_scale", cfg_scale, 0.0, 100.0)
+        _check_name("sampler", sampler, SAMPLERS)
+        _check_name("scheduler", scheduler, SCHEDULERS)
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        _check_int("seed", seed, 0, 2**63 - 1)
+        _check_int("batch_count", batch_count, 1, 64)
+        _check_int("clip_skip", clip_skip, -1, 12)
+        if eta is not None:
+            eta = _check_number("eta", eta, 0.0, 10.0)
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable(step, steps, seconds_per_step)")
+        if as_pil and not have_pil():
+            raise ImportError("as_pil=True needs Pillow: pip install cysd[pil]")
+        clean_prompt, loras = self._loras(prompt)
+        options: dict[str, Any] = {
+            "prompt": clean_prompt, "negative_prompt": negative_prompt, "width": width,
+            "height": height, "steps": steps, "cfg_scale": cfg, "sampler": sampler,
+            "scheduler": scheduler, "seed": seed, "batch_count": batch_count,
+            "clip_skip": clip_skip, "eta": eta, "strength": strength,
+            "vae_tiling": self.vae_tiling, "init_image": init_image, "mask_image": mask_image,
+            "loras": loras,
+        }
+        self._cancel.clear()
+        cancel = self._cancel
+
+        def on_step(step: int, total: int, seconds: float) -> bool:
+            if progress is not None and progress(step, total, seconds) is False:
+                return False
+            return not cancel.is_set()
+
+        raws, _ = self._ctx.generate(options, on_step)
+        pil = have_pil() if as_pil is None else as_pil
+        return [from_raw(r, pil) for r in raws]
+
+
+class Upscaler:
+    """An ESRGAN model (RealESRGAN_x4plus and the like; .pth, safetensors or GGUF), loaded once.
+    The scale (1, 2 or 4) and block count are read from the weights."""
+
+    def __init__(self, model: str | os.PathLike[str], *, n_threads: int | None = None,
+                 tile_size: int = 128, offload_params_to_cpu: bool = False,
+                 direct: bool = False) -> None:
+        self.path = _check_model(model, "ESRGAN model")
+        self.n_threads = check_threads("n_threads", n_threads)
+        _check_int("tile_size", tile_size, 16, 4096)
+        self._ctx = _core.Upscaler(self.path, self.n_threads, tile_size, offload_params_to_cpu,
+                                   direct)
+
+    @property
+    def factor(self) -> int:
+        """How many times larger the model makes an image (per side)."""
+        return int(self._ctx.factor)
+
+    def __call__(self, image: ImageInput, *, factor: int | None = None,
+                 as_pil: bool | None = None) -> Any:
+        """Upscale an RGB image; ``factor`` (default: the model's) may repeat the model."""
+        raw = to_raw(image, "image")
+        f = self.factor if factor is None else _check_int("factor", factor, 1, 16)
+        out = self._ctx.upscale(raw, f)
+        return from_raw(out, have_pil() if as_pil is None else as_pil)
+
+
+def upscale(image: ImageInput, model: str | os.PathLike[str], *, factor: int | None = None,
+            n_threads: int | None = None, tile_size: int = 128,
+            as_pil: bool | None = None) -> Any:
+    """Upscale an RGB image with an ESRGAN model (see :class:`Upscaler` to reuse one)."""
+    return Upscaler(model, n_threads=n_threads, tile_size=tile_size)(image, factor=factor,
+                                                                      as_pil=as_pil)
