@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 try:
     from PIL import Image as _PIL
 except ImportError:  # pragma: no cover - exercised where Pillow is not installed
-    _PIL = None
+    _PIL = None  # type: ignore[assignment,unused-ignore]
 
 #: What the API accepts as an image: a PIL image, an HxWxC uint8 array or a file path.
 ImageInput = Union["PILImage.Image", np.ndarray, str, "os.PathLike[str]"]
