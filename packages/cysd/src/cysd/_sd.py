@@ -74,6 +74,10 @@ def _check_name(name: str, value: str | None, known: tuple[str, ...]) -> str | N
     return value
 
 
+def _check_strength(value: object) -> float:
+    return _check_number("strength", value, 0.0, 1.0, low_open=True)
+
+
 def _check_size(name: str, value: object, multiple: int) -> int:
     v = _check_int(name, value, 1, _MAX_SIDE)
     if v % multiple:
@@ -118,12 +122,11 @@ class StableDiffusion:
                  keep_vae_on_cpu: bool = False, mmap: bool = False) -> None:
         if model is None and diffusion_model is None:
             raise ValueError("give a model (a full checkpoint) or a diffusion_model")
-        options: dict[str, Any] = {}
-        for key, path in (("model", model), ("diffusion_model", diffusion_model), ("vae", vae),
-                          ("clip_l", clip_l), ("clip_g", clip_g), ("t5xxl", t5xxl),
-                          ("taesd", taesd)):
-            if path is not None:
-                options[key] = _check_model(path, key)
+        #: The model files in use, by part.
+        self.paths = {key: _check_model(path, key) for key, path in (
+            ("model", model), ("diffusion_model", diffusion_model), ("vae", vae),
+            ("clip_l", clip_l), ("clip_g", clip_g), ("t5xxl", t5xxl), ("taesd", taesd))
+            if path is not None}
         if lora_dir is not None:
             lora_path = Path(lora_dir)
             if not lora_path.is_dir():
@@ -135,13 +138,12 @@ class StableDiffusion:
                              f"{', '.join(_WEIGHT_TYPES)}")
         _check_name("rng", rng, _RNGS)
         self.vae_tiling = bool(vae_tiling)
-        options.update(n_threads=self.n_threads, rng=_RNGS.index(rng), flash_attn=flash_attn,
-                       offload_params_to_cpu=offload_params_to_cpu,
-                       keep_clip_on_cpu=keep_clip_on_cpu, keep_vae_on_cpu=keep_vae_on_cpu,
-                       mmap=mmap, vae_decode_only=False)
+        options: dict[str, Any] = dict(
+            self.paths, n_threads=self.n_threads, rng=_RNGS.index(rng), flash_attn=flash_attn,
+            offload_params_to_cpu=offload_params_to_cpu, keep_clip_on_cpu=keep_clip_on_cpu,
+            keep_vae_on_cpu=keep_vae_on_cpu, mmap=mmap, vae_decode_only=False)
         if weight_type is not None:
             options["wtype"] = _WEIGHT_TYPES[weight_type]
-        self.paths = {k: v for k, v in options.items() if isinstance(v, str)}
         self._ctx = _core.Context(options)
         self._cancel = threading.Event()
         #: Image sides must be multiples of this: the VAE's scale times the diffusion model's
@@ -193,15 +195,12 @@ class StableDiffusion:
         """Redraw an RGB image (its sides: multiples of :attr:`size_multiple`) guided by a
         prompt. ``strength`` in (0, 1]: how far from the image the result may go (1: nothing of
         it is kept)."""
-        init = to_raw(image, "image")
-        _check_size("image width", init[0], self.size_multiple)
-        _check_size("image height", init[1], self.size_multiple)
-        strength = _check_number("strength", strength, 0.0, 1.0, low_open=True)
+        init = self._fit(to_raw(image, "image"))
         return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
                               steps=steps, cfg_scale=cfg_scale, sampler=sampler,
                               scheduler=scheduler, seed=seed, batch_count=batch_count,
                               clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
-                              init_image=init, strength=strength)
+                              init_image=init, strength=_check_strength(strength))
 
     def inpaint(self, image: ImageInput, mask: ImageInput, prompt: str,
                 negative_prompt: str = "", *, strength: float = 1.0, steps: int = 20,
@@ -216,14 +215,19 @@ class StableDiffusion:
         if mask_raw[:2] != init[:2]:
             raise ImageError(f"mask is {mask_raw[0]}x{mask_raw[1]}, the image "
                              f"{init[0]}x{init[1]}: they must be the same size")
-        _check_size("image width", init[0], self.size_multiple)
-        _check_size("image height", init[1], self.size_multiple)
-        strength = _check_number("strength", strength, 0.0, 1.0, low_open=True)
+        self._fit(init)
         return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
                               steps=steps, cfg_scale=cfg_scale, sampler=sampler,
                               scheduler=scheduler, seed=seed, batch_count=batch_count,
                               clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
-                              init_image=init, mask_image=mask_raw, strength=strength)
+                              init_image=init, mask_image=mask_raw,
+                              strength=_check_strength(strength))
+
+    def _fit(self, init: RawImage) -> RawImage:
+        """``init`` (a starting image), checked that its sides fit the model."""
+        _check_size("image width", init[0], self.size_multiple)
+        _check_size("image height", init[1], self.size_multiple)
+        return init
 
     def _loras(self, prompt: str) -> tuple[str, list[tuple[str, float]]]:
         """Take ``<lora:NAME:WEIGHT>`` tags out of the prompt; resolve NAME in lora_dir."""
@@ -241,8 +245,8 @@ class StableDiffusion:
                                      "given to StableDiffusion()")
                 path = self.lora_dir / name
             if not path.is_file():
-                path = next((path.with_name(path.name + s) for s in _LORA_SUFFIXES
-                             if path.with_name(path.name + s).is_file()), path)
+                candidates = (path.with_name(path.name + s) for s in _LORA_SUFFIXES)
+                path = next((c for c in candidates if c.is_file()), path)
             if not path.is_file():
                 raise FileNotFoundError(2, f"LoRA {name!r} not found (tried "
                                         f"{', '.join(_LORA_SUFFIXES)})", str(path))
@@ -294,7 +298,7 @@ class StableDiffusion:
                 return False
             return not cancel.is_set()
 
-        raws, _ = self._ctx.generate(options, on_step)
+        raws = self._ctx.generate(options, on_step)
         pil = have_pil() if as_pil is None else as_pil
         return [from_raw(r, pil) for r in raws]
 
