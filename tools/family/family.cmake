@@ -206,16 +206,19 @@ macro(ggml_family_add_sd with_examples)
   set(SD_WEBP OFF)
   set(SD_WEBM OFF)
   add_subdirectory("${GGML_FAMILY_SD_DIR}" "${CMAKE_BINARY_DIR}/stable-diffusion.cpp" EXCLUDE_FROM_ALL)
-  # sd_version(): the pinned release (upstream's build takes it from git, which an sdist lacks).
-  set(_lock "")
-  foreach(_f "${GGML_FAMILY_DIR}/../upstream.lock" "${CMAKE_SOURCE_DIR}/_upstream/upstream.lock")
-    if(EXISTS "${_f}")
-      file(READ "${_f}" _lock)
-    endif()
-  endforeach()
-  if(_lock MATCHES "\\[\"stable-diffusion.cpp\"\\][^[]*version = \"([^\"]+)\"")
-    target_compile_definitions(stable-diffusion PRIVATE
-                               "SDCPP_BUILD_VERSION=stable-diffusion-cpp-python-${CMAKE_MATCH_1}")
+  # sd_version()/sd_commit(): the pinned sdist, from the tree's stamp (tools/upstream.py). Upstream
+  # takes them from `git describe` (nothing in an sdist; our own repository in a checkout) and
+  # sets them on version.cpp, where a target-wide definition would lose: replace them there.
+  if(EXISTS "${GGML_FAMILY_SD_DIR}/.upstream-stamp.json")
+    file(READ "${GGML_FAMILY_SD_DIR}/.upstream-stamp.json" _stamp)
+    string(JSON _sdist GET "${_stamp}" sdist)      # stable-diffusion-cpp-python==0.4.7
+    string(JSON _sha GET "${_stamp}" sha256)
+    string(REPLACE "==" "-" _sdist "${_sdist}")
+    string(SUBSTRING "${_sha}" 0 12 _sha)
+    set_source_files_properties("${GGML_FAMILY_SD_DIR}/src/version.cpp"
+      DIRECTORY "${GGML_FAMILY_SD_DIR}"
+      PROPERTIES COMPILE_DEFINITIONS
+        "SDCPP_BUILD_VERSION=${_sdist};SDCPP_BUILD_COMMIT=sdist-sha256-${_sha}")
   endif()
   # ggml_graph_cut.cpp uses ggml's internal header: take it from the family tree.
   target_include_directories(stable-diffusion PRIVATE "${GGML_FAMILY_GGML_DIR}/src")

@@ -25,7 +25,8 @@ def pixels(path: Path) -> np.ndarray:
 def test_info() -> None:
     out = cysd("info")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("cysd ") and "(stable-diffusion.cpp " in out.stdout
+    assert out.stdout.startswith("cysd ")
+    assert "(stable-diffusion.cpp stable-diffusion-cpp-python-0.4.7)" in out.stdout
     assert "ABI fingerprint" in out.stdout
 
 
