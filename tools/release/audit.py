@@ -11,7 +11,8 @@ object: the extension exports only ``PyInit_*``, ggml's libraries only fingerpri
 backend module only ``ggml_backend_init``/``ggml_backend_score``), what it needs (NEEDED) and its
 RPATH/RUNPATH. Then the family check: every host wheel carries the same ggml ABI fingerprint,
 and every extra that pins a plugin pins one, present among the wheels, built for that
-fingerprint. Any problem is printed and the exit status is 1.
+fingerprint (an extra pinning a data package, one present among the wheels). Any problem is
+printed and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -156,8 +157,10 @@ def audit_wheel(wheel: Wheel, rules: Rules) -> list[str]:
     pkg = spec.get("import", wheel.name.replace("-", "_"))
     fp = wheel.fingerprint
     problems = []
-    if fp is None:
+    if fp is None and spec["kind"] != "data":
         problems.append(f"{where}: no ggml fingerprint (lib/libggml-base-<fp>.so, _build.json)")
+    if spec["kind"] == "data" and wheel.objects:
+        problems.append(f"{where}: a data package with shared objects: {sorted(wheel.objects)}")
     budget = spec["budget_mb"] * 1e6
     if wheel.size > budget:
         problems.append(f"{where}: {wheel.size / 1e6:.1f} MB is over its budget of "
@@ -194,11 +197,13 @@ _PIN = re.compile(r"^([A-Za-z0-9._-]+)\s*==\s*([^;\s]+)\s*;\s*extra\s*==\s*['\"]
 
 
 def family_problems(wheels: list[Wheel], rules: Rules) -> list[str]:
-    """The family check: one fingerprint for every host; pinned plugins built for it."""
+    """The family check: one fingerprint for every host; pinned plugins built for it; pinned
+    data packages present."""
     problems = []
     kinds = {n: s["kind"] for n, s in rules["packages"].items()}
     hosts = [w for w in wheels if kinds.get(w.name) == "host"]
     plugins = {(w.name, w.version): w for w in wheels if kinds.get(w.name) == "plugin"}
+    data = {(w.name, w.version) for w in wheels if kinds.get(w.name) == "data"}
     fps = sorted({w.fingerprint for w in hosts if w.fingerprint})
     if len(fps) > 1:
         listing = ", ".join(f"{w.path.name}={w.fingerprint}" for w in hosts)
@@ -207,9 +212,15 @@ def family_problems(wheels: list[Wheel], rules: Rules) -> list[str]:
     for host in hosts:
         for req in host.requires():
             m = _PIN.match(req)
-            if not m or kinds.get(_normalise(m.group(1))) != "plugin":
+            if not m or kinds.get(_normalise(m.group(1))) not in ("plugin", "data"):
                 continue
             name, version, extra = _normalise(m.group(1)), m.group(2), m.group(3)
+            if kinds[name] == "data":
+                if (name, version) not in data:
+                    problems.append(f"family check: {host.path.name} [{extra}] pins "
+                                    f"{name}=={version}, which is not among the wheels being "
+                                    "released")
+                continue
             plugin = plugins.get((name, version))
             if plugin is None:
                 problems.append(f"family check: {host.path.name} [{extra}] pins {name}=={version}, "
@@ -241,7 +252,7 @@ def check(paths: list[Path], rules: Rules, family: bool = True) -> list[str]:
         return problems
     family_found = family_problems(wheels, rules)
     print(f"{'FAIL' if family_found else 'ok':4} family check: {len(wheels)} wheels, fingerprints "
-          f"{sorted({w.fingerprint or '?' for w in wheels})}")
+          f"{sorted({w.fingerprint or '?' for w in wheels if w.objects})}")
     return problems + family_found
 
 

@@ -197,6 +197,34 @@ def test_a_pinned_plugin_that_is_missing_fails(tmp_path: Path) -> None:
         in out.stderr
 
 
+def data_wheel(tmp: Path, version: str = "0.1.0", extra: dict[str, bytes] | None = None) -> Path:
+    files = {"cysd_tokenizers/__init__.py": b"", "cysd_tokenizers/tokenizers/qwen2_merges.xz":
+             b"\xfd7zXZ\x00", **(extra or {})}
+    return write_wheel(tmp / f"cysd_tokenizers-{version}-py3-none-any.whl", "cysd-tokenizers",
+                       version, files)
+
+
+def test_a_data_package_and_its_pin(tmp_path: Path) -> None:
+    """cysd[tokenizers] pins the data wheel: present, the family passes (no fingerprint needed);
+    missing, or the data wheel carrying a shared object, it fails."""
+    host = host_wheel(tmp_path, "cysd", plugin_pin=None)
+    pin = ('cysd-tokenizers==0.1.0; extra == "tokenizers"',)
+    with zipfile.ZipFile(host) as zf:
+        files = {n: zf.read(n) for n in zf.namelist() if ".dist-info/" not in n}
+    host = write_wheel(host, "cysd", "0.1.0", files, pin)
+    out = run_check([host, data_wheel(tmp_path)])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok   cysd_tokenizers-0.1.0-py3-none-any.whl" in out.stdout
+    out = run_check([host, data_wheel(tmp_path, "0.2.0")])
+    assert out.returncode == 1
+    assert "[tokenizers] pins cysd-tokenizers==0.1.0, which is not among the wheels being " \
+        "released" in out.stderr
+    so = compile_so(tmp_path / "x.so", "int x(void) { return 0; }\n").read_bytes()
+    out = run_check([host, data_wheel(tmp_path, extra={"cysd_tokenizers/x.so": so})])
+    assert out.returncode == 1
+    assert "a data package with shared objects: ['cysd_tokenizers/x.so']" in out.stderr
+
+
 def test_unknown_package_and_unreadable_wheel(tmp_path: Path) -> None:
     other = write_wheel(tmp_path / "other-1.0-py3-none-any.whl", "other", "1.0", {"o.py": b""})
     out = run_check([other])
@@ -207,7 +235,7 @@ def test_unknown_package_and_unreadable_wheel(tmp_path: Path) -> None:
     assert out.returncode == 2 and "not a readable wheel" in out.stderr
 
 
-@pytest.mark.parametrize("pkg", ["cyllama", "cywhisper"])
+@pytest.mark.parametrize("pkg", ["cyllama", "cywhisper", "cysd"])
 def test_the_installed_build_passes_the_object_audit(pkg: str, tmp_path: Path) -> None:
     """The real builds in this environment, repacked as a wheel: exports, NEEDED and RPATHs."""
     try:

@@ -62,7 +62,8 @@ def test_model_load_reads_the_vocabulary_through_python(
 
 
 def test_vocabulary_bytes_are_upstreams() -> None:
-    """Same bytes as upstream's compiled-in array, where the pinned source is at hand."""
+    """Every installed vocabulary (cysd's, and cysd-tokenizers' when installed) has the bytes of
+    upstream's compiled-in array, where the pinned source is at hand."""
     import sys
 
     repo = Path(__file__).resolve().parents[3]
@@ -74,7 +75,10 @@ def test_vocabulary_bytes_are_upstreams() -> None:
         import tokenizer_data
     finally:
         sys.path.pop(0)
-    header = (vocab / "clip_t5.hpp").read_text(encoding="ascii")
-    for name in ("clip_merges", "t5_tokenizer_json"):
-        expected = tokenizer_data.extract(header, tokenizer_data.ARRAYS[name][1])
+    headers: dict[str, str] = {}
+    for name in _tokenizers.available():
+        file, array = tokenizer_data.ARRAYS[name]
+        if file not in headers:
+            headers[file] = (vocab / file).read_text(encoding="ascii")
+        expected = tokenizer_data.extract(headers[file], array)
         assert hashlib.sha256(_tokenizers.load(name)).digest() == hashlib.sha256(expected).digest()
