@@ -123,9 +123,10 @@ def main() -> int:
             print(f"run {i + 1}: sd-cli {ref['generate_ms']:.0f} ms | cysd "
                   f"{ours['generate_ms']:.0f} ms (process {ref['wall_ms']:.0f} | "
                   f"{ours['wall_ms']:.0f} ms)", flush=True)
+    verdict = "identical" if not differ else "DIFFER: " + ", ".join(differ)
     print(f"\nmodel {args.model.name}, {args.width}x{args.height}, {args.steps} steps "
           f"{args.sampler}, seed {args.seed}, {args.threads} threads, median of {args.runs} "
-          f"alternating runs; pixels {'identical' if not differ else 'DIFFER: ' + ', '.join(differ)}")
+          f"alternating runs; pixels {verdict}")
     print(f"{'phase':<12}{'sd-cli ms':>12}{'cysd ms':>10}{'ratio':>8}")
     for key, label in (("generate_ms", "generate"), ("wall_ms", "process")):
         ref_ms = statistics.median(r[key] for r, _ in rows)
