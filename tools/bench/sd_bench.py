@@ -53,7 +53,8 @@ def pixels(path: Path) -> bytes:
     from PIL import Image
 
     with Image.open(path) as im:
-        return im.convert("RGB").tobytes()
+        data: bytes = im.convert("RGB").tobytes()
+    return data
 
 
 def run_cli(args: argparse.Namespace, out: Path) -> dict[str, Any]:
