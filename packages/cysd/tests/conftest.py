@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tools" / "fixtures"))
 
 import cysd  # noqa: E402
-from tiny_sd import tiny_esrgan, tiny_sd  # noqa: E402
+from tiny_sd import tiny_esrgan, tiny_lora, tiny_sd  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +30,11 @@ def sd(tiny_files: tuple[Path, Path]) -> cysd.StableDiffusion:
 @pytest.fixture(scope="session")
 def esrgan() -> Path:
     return tiny_esrgan()
+
+
+@pytest.fixture(scope="session")
+def lora_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA folder holding the tiny kohya-format LoRA as tiny.safetensors."""
+    folder = tmp_path_factory.mktemp("loras")
+    (folder / "tiny.safetensors").write_bytes(tiny_lora().read_bytes())
+    return folder

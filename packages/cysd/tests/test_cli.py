@@ -58,3 +58,19 @@ def test_errors_are_one_line(tiny_files: tuple[Path, Path], tmp_path: Path) -> N
                                   "for this model, got 60 (try 64)")
     out = cysd("txt2img", "x", "-m", str(tmp_path / "none.gguf"))
     assert out.returncode == 1 and "FileNotFoundError" in out.stderr
+
+
+def test_without_pillow_one_line_before_any_work(tiny_files: tuple[Path, Path],
+                                                 tmp_path: Path) -> None:
+    model, _ = tiny_files
+    blocked = ("import sys; sys.modules['PIL'] = None; from cysd.__main__ import main; "
+               "sys.exit(main(sys.argv[1:]))")
+    out = subprocess.run([sys.executable, "-c", blocked, "txt2img", "x", "-m", str(model), "-o",
+                          str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("cysd txt2img: reading and writing image files needs Pillow: "
+                                  "pip install 'cysd[pil]'")
+    assert not (tmp_path / "o.png").exists()
+    info = subprocess.run([sys.executable, "-c", blocked, "info"], capture_output=True,
+                          text=True, timeout=120)
+    assert info.returncode == 0 and info.stdout.startswith("cysd "), info.stderr

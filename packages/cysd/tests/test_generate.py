@@ -3,6 +3,7 @@ determinism per seed, progress per step, cancellation, img2img, inpainting, batc
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -102,6 +103,30 @@ def test_img2img_and_inpaint_shapes(sd: cysd.StableDiffusion) -> None:
     (painted,) = sd.inpaint(src, Image.fromarray(mask, "L"), "a red door", seed=7, steps=2)
     assert painted.size == src.size
     assert not np.array_equal(np.asarray(painted), np.asarray(out))
+
+
+def test_lora_changes_the_image(tiny_files: tuple[Path, Path], lora_dir: Path,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    """A kohya LoRA from the prompt is applied to CLIP and the UNet (sd.cpp's own count), its
+    weight matters, the tag is not part of the text, and it is gone from the next prompt."""
+    model, taesd = tiny_files
+    sd = cysd.StableDiffusion(model, taesd=taesd, lora_dir=lora_dir, n_threads=2)
+    kw = {"width": 64, "height": 64, "steps": 1, "seed": 3, "as_pil": False}
+    (plain,) = sd.txt2img("a cat", **kw)
+    with caplog.at_level(logging.INFO, logger="cysd"):
+        cysd._backends.sync_log_level()  # let INFO lines through ggml's C-side filter
+        (one,) = sd.txt2img("a cat <lora:tiny:1>", **kw)
+    cysd._backends.sync_log_level()  # and back
+    applied = [r.getMessage() for r in caplog.records if "LoRA tensors have been applied" in
+               r.getMessage()]
+    assert len(applied) == 2 and all("(3 / 3)" in m for m in applied), applied  # CLIP, UNet
+    (two,) = sd.txt2img("a cat <lora:tiny:2>", **kw)
+    (tag_last,) = sd.txt2img("a cat<lora:tiny:1>", **kw)
+    (again,) = sd.txt2img("a cat", **kw)
+    assert np.abs(one.astype(int) - plain).mean() > 1
+    assert not np.array_equal(one, two)
+    np.testing.assert_array_equal(tag_last, one)  # the tag is taken out of the text
+    np.testing.assert_array_equal(again, plain)
 
 
 def test_lora_tags_resolve_in_lora_dir(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:

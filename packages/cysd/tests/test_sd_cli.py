@@ -78,3 +78,17 @@ def test_img2img_pixels_equal_sd_cli(sd: cysd.StableDiffusion, tiny_files: tuple
                          as_pil=False)
     assert ours.shape == expected.shape == (64, 128, 3)
     np.testing.assert_array_equal(ours, expected)
+
+
+def test_lora_pixels_equal_sd_cli(tiny_files: tuple[Path, Path], lora_dir: Path,
+                                  same_cpu_module: str, tmp_path: Path) -> None:
+    """The same LoRA tag, the same folder: cysd resolves and weighs it as sd-cli does."""
+    model, taesd = tiny_files
+    prompt = "a cat <lora:tiny:0.8>"
+    expected, log = sd_cli(tmp_path, "-m", str(model), "--taesd", str(taesd), "-p", prompt,
+                           "--lora-model-dir", str(lora_dir), "-W", "64", "-H", "64",
+                           "--steps", "2", "-s", "5", "-t", "2")
+    assert "(3 / 3) LoRA tensors have been applied" in log
+    sd = cysd.StableDiffusion(model, taesd=taesd, lora_dir=lora_dir, n_threads=2)
+    (ours,) = sd.txt2img(prompt, width=64, height=64, steps=2, seed=5, as_pil=False)
+    np.testing.assert_array_equal(ours, expected)

@@ -141,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import cysd
 
     from ._ggml import run_command
+    from ._images import have_pil
 
+    if args.command != "info" and not have_pil():  # before minutes of generation, not after
+        print(f"cysd {args.command}: reading and writing image files needs Pillow: "
+              "pip install 'cysd[pil]'", file=sys.stderr)
+        return 1
     cysd._backends.sync_log_level()
     commands = {"info": lambda: _info(args.json), "txt2img": lambda: _txt2img(args),
                 "img2img": lambda: _img2img(args), "upscale": lambda: _upscale(args)}
