@@ -6,8 +6,9 @@ Runs alternate (who goes first alternates too), each in a fresh process: ``sd-cl
 one image into a PNG, then ``cysd`` doing the same through ``StableDiffusion.txt2img`` and
 saving a PNG. Timed is the generation with the model loaded: for sd-cli its own
 ``generate_image completed in`` (conditioning, sampling, decoding), for cysd the wall time of
-``txt2img`` (the same work plus building the PIL image). Whole processes (start, model load,
-generation, PNG) are timed too. Every run's pixels are compared with sd-cli's first: the
+``txt2img`` (the same work plus building the PIL image); sd.cpp's own figure is printed for
+both as well (cysd's from its log). Whole processes (start, model load, generation, PNG) are
+timed too. Every run's pixels are compared with sd-cli's first: the
 benchmark fails if any differ. Prints the medians and the ratios cysd / sd-cli (lower is better
 for cysd).
 
@@ -33,8 +34,19 @@ from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _WORKER = """
-import json, sys, time
+import json, logging, re, sys, time
 import cysd
+inner = []
+class Grab(logging.Handler):
+    def emit(self, record):
+        m = re.search(r"generate_image completed in ([\\d.]+)s", record.getMessage())
+        if m:
+            inner.append(float(m.group(1)) * 1e3)
+logger = logging.getLogger("cysd.ggml")
+logger.setLevel(logging.INFO)
+logger.addHandler(Grab())
+logger.propagate = False
+cysd._backends.sync_log_level()
 model, taesd, out, prompt = sys.argv[1:5]
 width, height, steps, seed, threads = map(int, sys.argv[5:10])
 sampler = sys.argv[10]
@@ -45,7 +57,8 @@ t1 = time.perf_counter()
                       sampler=sampler, as_pil=True)
 t2 = time.perf_counter()
 image.save(out)
-print(json.dumps({"load_ms": (t1 - t0) * 1e3, "generate_ms": (t2 - t1) * 1e3}))
+print(json.dumps({"load_ms": (t1 - t0) * 1e3, "generate_ms": (t2 - t1) * 1e3,
+                  "inner_ms": inner[-1]}))
 """
 
 
@@ -70,7 +83,8 @@ def run_cli(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     m = re.search(r"generate_image completed in ([\d.]+)s", log)
     if proc.returncode != 0 or m is None:
         raise RuntimeError(f"sd-cli failed ({proc.returncode}):\n{log[-3000:]}")
-    return {"generate_ms": float(m.group(1)) * 1e3, "wall_ms": wall}
+    ms = float(m.group(1)) * 1e3
+    return {"generate_ms": ms, "inner_ms": ms, "wall_ms": wall}
 
 
 def run_cysd(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -129,7 +143,8 @@ def main() -> int:
           f"{args.sampler}, seed {args.seed}, {args.threads} threads, median of {args.runs} "
           f"alternating runs; pixels {verdict}")
     print(f"{'phase':<12}{'sd-cli ms':>12}{'cysd ms':>10}{'ratio':>8}")
-    for key, label in (("generate_ms", "generate"), ("wall_ms", "process")):
+    for key, label in (("generate_ms", "generate"), ("inner_ms", "sd.cpp's"),
+                       ("wall_ms", "process")):
         ref_ms = statistics.median(r[key] for r, _ in rows)
         our_ms = statistics.median(o[key] for _, o in rows)
         print(f"{label:<12}{ref_ms:>12.0f}{our_ms:>10.0f}{our_ms / ref_ms:>8.3f}")
