@@ -135,6 +135,23 @@ std::string released(F && f) {
 
 std::string because(const std::string & thrown) { return thrown.empty() ? "" : " (" + thrown + ")"; }
 
+// sd.cpp picks the device of a new context or upscaler from a process global (our patch 0005):
+// set it, create, restore the default, all under one lock, taken with the GIL released (the
+// vocabulary loaders take the GIL back inside).
+std::mutex g_device_mutex;
+
+template <typename F>
+std::string created_on(const std::string & device, F && f) {
+    return released([&] {
+        std::lock_guard<std::mutex> lock(g_device_mutex);
+        struct restore {
+            ~restore() { sd_set_main_device(nullptr); }
+        } on_exit;
+        sd_set_main_device(device.c_str());
+        f();
+    });
+}
+
 void free_images(sd_image_t * images, int count) {
     if (!images) return;
     for (int i = 0; i < count; ++i) std::free(images[i].data);
@@ -172,7 +189,7 @@ struct Context {
         p.vae_conv_direct = get<bool>(o, "vae_conv_direct", false);
         p.diffusion_conv_direct = get<bool>(o, "diffusion_conv_direct", false);
         family::mark_log();
-        const std::string thrown = released([&] { ctx = new_sd_ctx(&p); });
+        const std::string thrown = created_on(str_or_empty(o, "device"), [&] { ctx = new_sd_ctx(&p); });
         if (!ctx) {
             family::raise(family::error_kind::model_load,
                           "stable-diffusion.cpp could not load the model" + because(thrown));
@@ -260,10 +277,11 @@ struct Context {
 struct Upscaler {
     upscaler_ctx_t * ctx = nullptr;
 
-    Upscaler(const std::string & path, int n_threads, int tile_size, bool offload, bool direct) {
+    Upscaler(const std::string & path, int n_threads, int tile_size, bool offload, bool direct,
+             const std::string & device) {
         family::mark_log();
-        const std::string thrown = released(
-            [&] { ctx = new_upscaler_ctx(path.c_str(), offload, direct, n_threads, tile_size); });
+        const std::string thrown = created_on(
+            device, [&] { ctx = new_upscaler_ctx(path.c_str(), offload, direct, n_threads, tile_size); });
         if (!ctx) {
             family::raise(family::error_kind::model_load,
                           "stable-diffusion.cpp could not load the ESRGAN model " + path +
@@ -332,8 +350,8 @@ NB_MODULE(_core, m) {
              "Run generate_image; returns [(width, height, channels, bytes)].");
 
     nb::class_<Upscaler>(m, "Upscaler", "A loaded ESRGAN model (upscaler_ctx_t).")
-        .def(nb::init<const std::string &, int, int, bool, bool>(), "path"_a, "n_threads"_a,
-             "tile_size"_a, "offload_params_to_cpu"_a, "direct"_a)
+        .def(nb::init<const std::string &, int, int, bool, bool, const std::string &>(), "path"_a,
+             "n_threads"_a, "tile_size"_a, "offload_params_to_cpu"_a, "direct"_a, "device"_a)
         .def_prop_ro("factor", &Upscaler::factor)
         .def("upscale", &Upscaler::run, "image"_a, "factor"_a);
 

@@ -41,7 +41,7 @@ def _model(args: argparse.Namespace) -> Any:
                                 vae=args.vae, clip_l=args.clip_l, clip_g=args.clip_g,
                                 t5xxl=args.t5xxl, taesd=args.taesd, lora_dir=args.lora_dir,
                                 n_threads=args.threads, vae_tiling=args.vae_tiling,
-                                rng=args.rng)
+                                rng=args.rng, use_gpu=args.use_gpu)
 
 
 def _progress(quiet: bool) -> Any:
@@ -82,8 +82,14 @@ def _img2img(args: argparse.Namespace) -> None:
 def _upscale(args: argparse.Namespace) -> None:
     import cysd
 
-    image = cysd.Upscaler(args.model, n_threads=args.threads)(args.image, factor=args.factor)
+    image = cysd.Upscaler(args.model, n_threads=args.threads,
+                          use_gpu=args.use_gpu)(args.image, factor=args.factor)
     _save([image], args.output)
+
+
+def _add_gpu(p: Any) -> None:
+    p.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="run on a GPU plugin's device (default: when one is installed)")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -98,6 +104,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lora-dir", help="folder for <lora:NAME:WEIGHT> in the prompt")
     g.add_argument("--rng", default="cuda", help="noise generator: cuda, std_default, cpu")
     g.add_argument("--vae-tiling", action="store_true")
+    _add_gpu(g)
     s = p.add_argument_group("sampling")
     s.add_argument("-n", "--negative-prompt", default="")
     s.add_argument("--steps", type=int, default=20)
@@ -134,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_up.add_argument("-m", "--model", required=True, help="ESRGAN model (.pth, safetensors)")
     p_up.add_argument("--factor", type=int, default=None, help="default: the model's scale")
     p_up.add_argument("-t", "--threads", type=int, default=None)
+    _add_gpu(p_up)
     p_up.add_argument("-o", "--output", default="upscaled.png")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,

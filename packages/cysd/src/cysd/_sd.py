@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from . import _core
-from ._errors import ImageError, ModelLoadError
+from ._errors import BackendError, ImageError, ModelLoadError
 from ._ggml import check_int as _check_int
 from ._ggml import check_threads, read_head
+from ._ggml import state as backend_state
 from ._images import ImageInput, RawImage, from_raw, have_pil, to_raw
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"]
@@ -86,6 +87,18 @@ def _check_size(name: str, value: object, multiple: int) -> int:
     return v
 
 
+def _device(use_gpu: bool | None) -> str:
+    """The ggml device to run on: the first GPU a plugin registered (use_gpu None or True), or
+    the CPU; BackendError when a GPU is asked for and none is there."""
+    state = backend_state(_core)
+    gpus = state.gpu_devices()  # discovers and loads plugins on first use
+    if use_gpu is None:
+        use_gpu = bool(gpus)
+    if use_gpu and not gpus:
+        raise BackendError(state.no_gpu_error("use_gpu=True", "use_gpu=False"))
+    return gpus[0] if use_gpu else "CPU"
+
+
 class StableDiffusion:
     """A stable-diffusion.cpp model, loaded once, generating many images.
 
@@ -103,6 +116,8 @@ class StableDiffusion:
         rng: the noise generator: ``"cuda"`` (default; the same images as on a GPU),
             ``"std_default"`` or ``"cpu"``.
         flash_attn: use flash attention in the diffusion model and text encoders.
+        use_gpu: run on the GPU of a plugin (``pip install 'cysd[cuda]'``). The default uses one
+            when present; ``True`` without one raises BackendError, ``False`` stays on the CPU.
         offload_params_to_cpu, keep_clip_on_cpu, keep_vae_on_cpu: keep weights in RAM when a GPU
             plugin is in use.
         mmap: map model files instead of reading them.
@@ -119,7 +134,8 @@ class StableDiffusion:
                  n_threads: int | None = None, vae_tiling: bool = False,
                  weight_type: str | None = None, rng: str = "cuda", flash_attn: bool = False,
                  offload_params_to_cpu: bool = False, keep_clip_on_cpu: bool = False,
-                 keep_vae_on_cpu: bool = False, mmap: bool = False) -> None:
+                 keep_vae_on_cpu: bool = False, mmap: bool = False,
+                 use_gpu: bool | None = None) -> None:
         if model is None and diffusion_model is None:
             raise ValueError("give a model (a full checkpoint) or a diffusion_model")
         #: The model files in use, by part.
@@ -138,10 +154,13 @@ class StableDiffusion:
                              f"{', '.join(_WEIGHT_TYPES)}")
         _check_name("rng", rng, _RNGS)
         self.vae_tiling = bool(vae_tiling)
+        #: The ggml device the model runs on ("CPU", "CUDA0", ...).
+        self.device = _device(use_gpu)
         options: dict[str, Any] = dict(
             self.paths, n_threads=self.n_threads, rng=_RNGS.index(rng), flash_attn=flash_attn,
             offload_params_to_cpu=offload_params_to_cpu, keep_clip_on_cpu=keep_clip_on_cpu,
-            keep_vae_on_cpu=keep_vae_on_cpu, mmap=mmap, vae_decode_only=False)
+            keep_vae_on_cpu=keep_vae_on_cpu, mmap=mmap, vae_decode_only=False,
+            device=self.device)
         if weight_type is not None:
             options["wtype"] = _WEIGHT_TYPES[weight_type]
         self._ctx = _core.Context(options)
@@ -152,7 +171,7 @@ class StableDiffusion:
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={Path(v).name!r}" for k, v in self.paths.items())
-        return f"StableDiffusion({parts})"
+        return f"StableDiffusion({parts}, device={self.device!r})"
 
     @property
     def default_sampler(self) -> str:
@@ -309,12 +328,14 @@ class Upscaler:
 
     def __init__(self, model: str | os.PathLike[str], *, n_threads: int | None = None,
                  tile_size: int = 128, offload_params_to_cpu: bool = False,
-                 direct: bool = False) -> None:
+                 direct: bool = False, use_gpu: bool | None = None) -> None:
         self.path = _check_model(model, "ESRGAN model")
         self.n_threads = check_threads("n_threads", n_threads)
         _check_int("tile_size", tile_size, 16, 4096)
+        #: The ggml device the model runs on (``use_gpu`` as for :class:`StableDiffusion`).
+        self.device = _device(use_gpu)
         self._ctx = _core.Upscaler(self.path, self.n_threads, tile_size, offload_params_to_cpu,
-                                   direct)
+                                   direct, self.device)
 
     @property
     def factor(self) -> int:
@@ -331,8 +352,8 @@ class Upscaler:
 
 
 def upscale(image: ImageInput, model: str | os.PathLike[str], *, factor: int | None = None,
-            n_threads: int | None = None, tile_size: int = 128,
+            n_threads: int | None = None, tile_size: int = 128, use_gpu: bool | None = None,
             as_pil: bool | None = None) -> Any:
     """Upscale an RGB image with an ESRGAN model (see :class:`Upscaler` to reuse one)."""
-    return Upscaler(model, n_threads=n_threads, tile_size=tile_size)(image, factor=factor,
-                                                                      as_pil=as_pil)
+    return Upscaler(model, n_threads=n_threads, tile_size=tile_size,
+                    use_gpu=use_gpu)(image, factor=factor, as_pil=as_pil)
