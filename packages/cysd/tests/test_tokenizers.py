@@ -12,6 +12,7 @@ import pytest
 from cysd import _tokenizers
 
 
+@pytest.mark.smoke
 def test_wheel_carries_clip_and_t5() -> None:
     assert {"clip_merges", "t5_tokenizer_json"} <= set(_tokenizers.available())
     merges = _tokenizers.load("clip_merges").decode("utf-8")
@@ -61,6 +62,7 @@ def test_model_load_reads_the_vocabulary_through_python(
         cysd.StableDiffusion(model, taesd=taesd, n_threads=2)
 
 
+@pytest.mark.smoke
 def test_vocabulary_bytes_are_upstreams() -> None:
     """Every installed vocabulary (cysd's, and cysd-tokenizers' when installed) has the bytes of
     upstream's compiled-in array, where the pinned source is at hand."""
