@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +17,13 @@ import pytest
 from cyllama import _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
-from fake_plugin import BuiltBackend, build_fake_backend, plugin_env, write_plugin
+from fake_plugin import BuiltBackend, fake_backend_for, plugin_env, write_plugin
 from second_host import second_host
-
-LIBDIR = Path(_core.__file__).parent / "lib"
 
 
 @pytest.fixture(scope="module")
 def fake() -> BuiltBackend:
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is needed to build the fake backend module")
-    return build_fake_backend(LIBDIR)
+    return fake_backend_for(_core)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ interpreter (plugin discovery happens once per process) with the plugin on PYTHO
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,12 @@ import pytest
 from cysd import _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
-from fake_plugin import BuiltBackend, build_fake_backend, plugin_env, write_plugin
-
-LIBDIR = Path(_core.__file__).parent / "lib"
+from fake_plugin import BuiltBackend, fake_backend_for, plugin_env, write_plugin
 
 
 @pytest.fixture(scope="module")
 def fake() -> BuiltBackend:
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is needed to build the fake backend module")
-    return build_fake_backend(LIBDIR)
+    return fake_backend_for(_core)
 
 
 @pytest.fixture
