@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[3]
-SD_CLI = Path(os.environ.get("CYSD_SD_CLI") or REPO / "build" / "bench" / "bin" / "sd-cli")
+SD_CLI = Path(os.environ.get("CYSD_SD_CLI")
+              or REPO / "build" / "bench" / "bin" / "sd-cli").resolve()
 pytestmark = pytest.mark.skipif(not SD_CLI.is_file(),
                                 reason=f"no sd-cli at {SD_CLI} (nox -s bench -- sd builds it)")
 
