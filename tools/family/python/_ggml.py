@@ -132,6 +132,16 @@ class BackendState:
         return [d["name"] for b in self.core.backends() for d in b["devices"]
                 if d["type"] in ("gpu", "igpu")]
 
+    def choose_gpu(self, use_gpu: bool | None) -> str | None:
+        """The GPU device a ``use_gpu`` option means: the first registered one for None (when
+        there is one) or True, None for the CPU; the core's BackendError for True without one."""
+        gpus = self.gpu_devices()
+        if use_gpu is None:
+            use_gpu = bool(gpus)
+        if use_gpu and not gpus:
+            raise self.core.BackendError(self.no_gpu_error("use_gpu=True", "use_gpu=False"))
+        return gpus[0] if use_gpu else None
+
     def no_gpu_error(self, asked: str, cpu_instead: str) -> str:
         """Why ``asked`` (e.g. "n_gpu_layers=-1") cannot be honoured, and what to do."""
         plugins = self.load_plugins()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _core
-from ._errors import BackendError, ImageError, ModelLoadError
+from ._errors import ImageError, ModelLoadError
 from ._ggml import check_int as _check_int
 from ._ggml import check_threads, read_head
 from ._ggml import state as backend_state
@@ -88,15 +88,8 @@ def _check_size(name: str, value: object, multiple: int) -> int:
 
 
 def _device(use_gpu: bool | None) -> str:
-    """The ggml device to run on: the first GPU a plugin registered (use_gpu None or True), or
-    the CPU; BackendError when a GPU is asked for and none is there."""
-    state = backend_state(_core)
-    gpus = state.gpu_devices()  # discovers and loads plugins on first use
-    if use_gpu is None:
-        use_gpu = bool(gpus)
-    if use_gpu and not gpus:
-        raise BackendError(state.no_gpu_error("use_gpu=True", "use_gpu=False"))
-    return gpus[0] if use_gpu else "CPU"
+    """The ggml device to run on: a plugin's GPU (``use_gpu`` None or True) or the CPU."""
+    return backend_state(_core).choose_gpu(use_gpu) or "CPU"
 
 
 class StableDiffusion:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._audio import SAMPLE_RATE, AudioInput, load_audio
-from ._errors import AudioError, BackendError, ModelLoadError
+from ._errors import AudioError, ModelLoadError
 from ._ggml import check_int as _check_int
 from ._ggml import check_model_file, check_threads
 from ._ggml import state as backend_state
@@ -148,15 +148,9 @@ class Whisper:
     def __init__(self, path: str | os.PathLike[str], *, n_threads: int | None = None,
                  use_gpu: bool | None = None, flash_attn: bool = True) -> None:
         self.n_threads = check_threads("n_threads", n_threads)
-        state = backend_state(_core)
-        gpus = state.gpu_devices()
-        if use_gpu is None:
-            use_gpu = bool(gpus)
-        if use_gpu and not gpus:
-            raise BackendError(state.no_gpu_error("use_gpu=True", "use_gpu=False"))
-        self.use_gpu = use_gpu
+        self.use_gpu = backend_state(_core).choose_gpu(use_gpu) is not None
         self.path = _check_model_file(path)
-        self._core = _core.Whisper(str(self.path), use_gpu, flash_attn, 0)
+        self._core = _core.Whisper(str(self.path), self.use_gpu, flash_attn, 0)
         self._lock = threading.Lock()
 
     # -- facts ------------------------------------------------------------------------------
