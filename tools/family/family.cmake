@@ -2,10 +2,13 @@
 # the GPU plugin and the family/benchmark checks). Include this file, then call
 #
 #   ggml_family_add_ggml()                  # adds ggml from the pinned llama.cpp tree
-#   ggml_family_add_llama(ON|OFF)           # adds llama.cpp (static libllama) on it
-#   ggml_family_add_whisper(ON|OFF)         # adds whisper.cpp (static libwhisper; ON: examples)
+#   ggml_family_add_llama(ON|OFF)           # adds llama.cpp (static libllama) on it (and ggml
+#   ggml_family_add_whisper(ON|OFF)         #   first if not yet); whisper.cpp (ON: examples);
+#   ggml_family_add_sd(ON|OFF)              #   stable-diffusion.cpp
 #   ggml_family_install(<pkg> <libdir>)     # installs ggml into the wheel, component <pkg>
 #   ggml_family_extension(<target>)         # symbol hygiene + rpath for a nanobind extension
+#   ggml_family_host(<pkg> SOURCES ... [LIBRARIES ...] [INCLUDES ...])
+#                                           # a host package: <pkg>._core and ggml in the wheel
 #
 # Settings (cache variables, set with -C cmake.define.X=... or in pyproject):
 #   GGML_FAMILY_CPU      "all" (every CPU variant as a loadable module: release) or "host"
@@ -170,6 +173,9 @@ endmacro()
 # llama.cpp on the family ggml, with libllama static (its users link it into one object).
 # `with_common` also configures llama.cpp's `common` library (needed by its tools).
 macro(ggml_family_add_llama with_common)
+  if(NOT TARGET ggml-base)
+    ggml_family_add_ggml()
+  endif()
   set(BUILD_SHARED_LIBS OFF)
   set(LLAMA_BUILD_COMMON ${with_common})
   set(LLAMA_BUILD_TESTS OFF)
@@ -184,6 +190,9 @@ endmacro()
 # whisper.cpp on the family ggml (it uses the ggml target already defined). Its examples
 # (whisper-cli, for the benchmark) come with_examples.
 macro(ggml_family_add_whisper with_examples)
+  if(NOT TARGET ggml-base)
+    ggml_family_add_ggml()
+  endif()
   ggml_family_upstream(whisper.cpp GGML_FAMILY_WHISPER_DIR)
   set(BUILD_SHARED_LIBS OFF)
   set(WHISPER_BUILD_TESTS OFF)
@@ -199,6 +208,9 @@ endmacro()
 # stable-diffusion.cpp on the family ggml (it uses the ggml target already defined), static.
 # Its examples (the `sd-cli` program, for the benchmark) come with_examples.
 macro(ggml_family_add_sd with_examples)
+  if(NOT TARGET ggml-base)
+    ggml_family_add_ggml()
+  endif()
   ggml_family_upstream(stable-diffusion.cpp GGML_FAMILY_SD_DIR)
   set(BUILD_SHARED_LIBS OFF)
   set(SD_BUILD_SHARED_LIBS OFF)
@@ -259,4 +271,31 @@ function(ggml_family_extension target)
     set_target_properties(${target} PROPERTIES INSTALL_RPATH "$ORIGIN/lib")
   endif()
   ggml_family_local_binding(${target} extension)
+endfunction()
+
+# A host package of the family (cyllama, cywhisper, cysd): its private extension <pkg>._core
+# (nanobind, stable ABI, built from SOURCES and linked to LIBRARIES, e.g. libllama), installed
+# into <pkg>/ with the family ggml in <pkg>/lib. Call it after the library's ggml_family_add_*()
+# (or ggml_family_add_ggml() for a host of ggml alone).
+function(ggml_family_host pkg)
+  cmake_parse_arguments(PARSE_ARGV 1 _host "" "" "SOURCES;LIBRARIES;INCLUDES")
+  if(NOT SKBUILD)
+    message(WARNING "Build this project with scikit-build-core: pip install packages/${pkg}")
+  endif()
+  if(NOT _host_SOURCES)
+    message(FATAL_ERROR "ggml_family_host(${pkg}): no SOURCES")
+  endif()
+  find_package(Python 3.10 REQUIRED COMPONENTS Interpreter Development.Module
+               ${SKBUILD_SABI_COMPONENT})
+  find_package(nanobind CONFIG REQUIRED)
+  nanobind_add_module(_core STABLE_ABI NB_STATIC NOMINSIZE NB_DOMAIN ${pkg} ${_host_SOURCES})
+  if(_host_LIBRARIES)
+    target_link_libraries(_core PRIVATE ${_host_LIBRARIES})
+  endif()
+  if(_host_INCLUDES)
+    target_include_directories(_core PRIVATE ${_host_INCLUDES})
+  endif()
+  ggml_family_extension(_core)
+  install(TARGETS _core LIBRARY DESTINATION ${pkg} COMPONENT ${pkg})
+  ggml_family_install(${pkg} ${pkg}/lib)
 endfunction()

@@ -11,8 +11,9 @@ object: the extension exports only ``PyInit_*``, ggml's libraries only fingerpri
 backend module only ``ggml_backend_init``/``ggml_backend_score``), what it needs (NEEDED) and its
 RPATH/RUNPATH. Then the family check: every host wheel carries the same ggml ABI fingerprint,
 and every extra that pins a plugin pins one, present among the wheels, built for that
-fingerprint (an extra pinning a data package, one present among the wheels). Any problem is
-printed and the exit status is 1.
+fingerprint (an extra pinning a data package, one present among the wheels), and every host and
+plugin requires the shared runtime (kind ``library``: ggml-family) in a range that admits the
+release's version of it. Any problem is printed and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
+from packaging.requirements import Requirement
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +45,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Rules = dict[str, Any]  # release.toml, parsed
+# Kinds of distribution with no compiled code: no fingerprint, no shared objects.
+PURE_KINDS = ("data", "library")
 RULES = Path(__file__).with_name("release.toml")
 _BASE_LIB = re.compile(r"(?:^|/)lib/libggml-base-([0-9a-f]{12})\.(?:so|dylib|dll)$")
 
@@ -157,10 +161,12 @@ def audit_wheel(wheel: Wheel, rules: Rules) -> list[str]:
     pkg = spec.get("import", wheel.name.replace("-", "_"))
     fp = wheel.fingerprint
     problems = []
-    if fp is None and spec["kind"] != "data":
+    pure = spec["kind"] in PURE_KINDS
+    if fp is None and not pure:
         problems.append(f"{where}: no ggml fingerprint (lib/libggml-base-<fp>.so, _build.json)")
-    if spec["kind"] == "data" and wheel.objects:
-        problems.append(f"{where}: a data package with shared objects: {sorted(wheel.objects)}")
+    if pure and wheel.objects:
+        problems.append(f"{where}: a {spec['kind']} package with shared objects: "
+                        f"{sorted(wheel.objects)}")
     budget = spec["budget_mb"] * 1e6
     if wheel.size > budget:
         problems.append(f"{where}: {wheel.size / 1e6:.1f} MB is over its budget of "
@@ -229,10 +235,33 @@ def family_problems(wheels: list[Wheel], rules: Rules) -> list[str]:
                 problems.append(f"family check: {host.path.name} [{extra}] pins {name}=={version}, "
                                 f"built for ggml fingerprint {plugin.fingerprint}, but "
                                 f"{host.name} is built on {host.fingerprint}")
+    problems += _runtime_problems(wheels, kinds)
     for plugin in plugins.values():
         if fps and plugin.fingerprint not in fps:
             problems.append(f"family check: {plugin.path.name} is built for ggml fingerprint "
                             f"{plugin.fingerprint}, the hosts for {', '.join(fps)}")
+    return problems
+
+
+def _runtime_problems(wheels: list[Wheel], kinds: dict[str, str]) -> list[str]:
+    """Every host and plugin requires the shared runtime (kind library) being released, in a
+    range that admits its version."""
+    runtimes = [w for w in wheels if kinds.get(w.name) == "library"]
+    if not runtimes:
+        return []
+    problems = []
+    for runtime in runtimes:
+        for w in wheels:
+            if kinds.get(w.name) not in ("host", "plugin"):
+                continue
+            specs = [Requirement(r) for r in w.requires()]
+            specs = [r for r in specs if _normalise(r.name) == runtime.name and not r.marker]
+            if not specs:
+                problems.append(f"family check: {w.path.name} does not require {runtime.name}")
+            elif not all(r.specifier.contains(runtime.version, prereleases=True) for r in specs):
+                wanted = ", ".join(str(r) for r in specs)
+                problems.append(f"family check: {w.path.name} requires {wanted}, which excludes "
+                                f"the {runtime.name} {runtime.version} being released")
     return problems
 
 

@@ -4,7 +4,8 @@ Small but real wheels are built here: C shared objects compiled with the system 
 linked like the family's (the extension needs libggml-base-<fp> by soname, rpath $ORIGIN/lib),
 zipped with real metadata. A clean family passes; each breach (an exported symbol outside the
 allow-list, an unsuffixed ggml name, a stray file, a bad rpath, a size over budget, mismatched
-fingerprints, a pinned plugin built for another fingerprint or missing) makes the command exit 1
+fingerprints, a pinned plugin built for another fingerprint or missing, a host whose range
+excludes the shared runtime being released) makes the command exit 1
 and names the problem. The packages installed in this environment (the real builds) pass too.
 """
 
@@ -69,7 +70,8 @@ def write_wheel(path: Path, name: str, version: str, files: dict[str, bytes],
 
 def host_wheel(tmp: Path, pkg: str, fp: str = FP, *, core_extra: str = "", base_names: str = "",
                rpath: str = "$ORIGIN/lib", stray: bool = False,
-               plugin_pin: str | None = "0.1.0") -> Path:
+               plugin_pin: str | None = "0.1.0",
+               runtime: str | None = "ggml-family>=0.1,<0.2") -> Path:
     d = tmp / f"{pkg}-{fp}-build"
     d.mkdir(parents=True, exist_ok=True)
     base = compile_so(d / f"libggml-base-{fp}.so",
@@ -86,6 +88,7 @@ def host_wheel(tmp: Path, pkg: str, fp: str = FP, *, core_extra: str = "", base_
     if stray:
         files[f"{pkg}/CMakeFiles/_core.dir/core.c.o"] = b"\x7fELF"
     requires = (f'ggml-cuda-plugin=={plugin_pin}; extra == "cuda"',) if plugin_pin else ()
+    requires += (runtime,) if runtime else ()
     return write_wheel(tmp / f"{pkg}-0.1.0-cp311-cp311-linux_x86_64.whl", pkg, "0.1.0", files,
                        requires)
 
@@ -223,6 +226,35 @@ def test_a_data_package_and_its_pin(tmp_path: Path) -> None:
     out = run_check([host, data_wheel(tmp_path, extra={"cysd_tokenizers/x.so": so})])
     assert out.returncode == 1
     assert "a data package with shared objects: ['cysd_tokenizers/x.so']" in out.stderr
+
+
+def runtime_wheel(tmp: Path, version: str = "0.1.0", extra: dict[str, bytes] | None = None
+                  ) -> Path:
+    files = {"ggml_family/__init__.py": b"", "ggml_family/py.typed": b"", **(extra or {})}
+    return write_wheel(tmp / f"ggml_family-{version}-py3-none-any.whl", "ggml-family", version,
+                       files)
+
+
+def test_the_shared_runtime_and_the_ranges_that_require_it(tmp_path: Path) -> None:
+    """ggml-family (kind library) is released with the hosts: each must require it in a range
+    that admits the version being released; a stray file or a shared object in it fails."""
+    host = host_wheel(tmp_path, "cywhisper", plugin_pin=None)
+    out = run_check([host, runtime_wheel(tmp_path)])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok   ggml_family-0.1.0-py3-none-any.whl" in out.stdout
+    out = run_check([host, runtime_wheel(tmp_path, "0.2.0")])
+    assert out.returncode == 1
+    assert ("cywhisper-0.1.0-cp311-cp311-linux_x86_64.whl requires ggml-family<0.2,>=0.1, "
+            "which excludes the ggml-family 0.2.0 being released") in out.stderr
+    bare = host_wheel(tmp_path / "bare", "cywhisper", plugin_pin=None, runtime=None)
+    out = run_check([bare, runtime_wheel(tmp_path)])
+    assert out.returncode == 1 and "does not require ggml-family" in out.stderr
+    so = compile_so(tmp_path / "y.so", "int y(void) { return 0; }\n").read_bytes()
+    out = run_check([host, runtime_wheel(tmp_path, extra={"ggml_family/y.so": so,
+                                                          "ggml_family/notes.txt": b""})])
+    assert out.returncode == 1
+    assert "a library package with shared objects: ['ggml_family/y.so']" in out.stderr
+    assert "stray file ggml_family/notes.txt" in out.stderr
 
 
 def test_unknown_package_and_unreadable_wheel(tmp_path: Path) -> None:

@@ -6,7 +6,12 @@ import inspect
 import typing
 
 import cyllama
+import numpy
 import pytest
+
+# Names the modules import for type checking only (NumPy is imported where arrays are made,
+# not when cyllama is imported).
+TYPE_CHECKING_NAMES = {"np": numpy}
 
 
 def public_members() -> list[tuple[str, object]]:
@@ -35,7 +40,7 @@ def test_documented_and_typed(name: str, obj: object) -> None:
     if isinstance(func, classmethod | staticmethod):
         func = func.__func__
     assert callable(func)
-    hints = typing.get_type_hints(func)
+    hints = typing.get_type_hints(func, localns=TYPE_CHECKING_NAMES)
     params = [p for p in inspect.signature(func).parameters.values()
               if p.name not in ("self", "cls")]
     missing = [p.name for p in params if p.name not in hints]

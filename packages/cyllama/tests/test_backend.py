@@ -48,11 +48,12 @@ def test_best_scoring_cpu_module_is_loaded() -> None:
     assert data["cpu_module_loaded_by"] == "cyllama"
 
 
-def test_setup_is_idempotent() -> None:
-    from cyllama import _ggml
+def test_registration_is_idempotent() -> None:
+    import ggml_family
 
-    again = _ggml.setup(_core, "cyllama")
-    assert again is cyllama._backends
+    again = ggml_family.register(_core, "cyllama", cyllama.__version__)
+    assert again is cyllama._host is ggml_family.host("cyllama")
+    assert again.load() is again
     assert [b["name"] for b in _core.backends()].count("CPU") == 1
 
 

@@ -7,21 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli import check_info, run_cli
 from cyllama import _core
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cyllama", *args], capture_output=True,
-                          text=True, timeout=120)
+    return run_cli("cyllama", *args, timeout=120)
 
 
 @pytest.mark.smoke
 def test_info_shows_fingerprint_and_cpu_module() -> None:
-    out = run("info")
-    assert out.returncode == 0, out.stderr
-    assert f"ABI fingerprint {_core.fingerprint()}" in out.stdout
-    assert "CPU module: libggml-cpu" in out.stdout
-    assert "device CPU [cpu]" in out.stdout
+    assert check_info("cyllama", _core).startswith("cyllama 0.1.0 (llama.cpp)\n")
 
 
 def test_info_json() -> None:

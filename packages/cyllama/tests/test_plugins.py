@@ -116,7 +116,7 @@ def test_strict_mode_turns_refusal_into_error(fake: BuiltBackend, site: Path) ->
     write_plugin(site, library=fake.library, fingerprint="000000000000")
     out = run(INFO, site, GGML_PLUGIN_STRICT="1")
     assert out.returncode != 0
-    assert "cyllama._ggml.PluginError: ggml plugin 'fake'" in out.stderr
+    assert "ggml_family.PluginError: ggml plugin 'fake'" in out.stderr
 
 
 @pytest.mark.parametrize("value", ["1", "fake", "other,fake"])
@@ -198,8 +198,8 @@ print(json.dumps({{"a": a, "b": b, "layers": llm.layer_devices,
     # One registry: one CPU backend and one FAKE backend, seen identically by both hosts.
     names_a = [x["name"] for x in a["backends"]]
     assert names_a == ["CPU", "FAKE"] == [x["name"] for x in b["backends"]]
-    loaded_by = {a["cpu_module_loaded_by"], b["cpu_module_loaded_by"]}
-    assert loaded_by == {first, "another package"}
+    # Loaded on first use, not at import: cyllama.info() came first, whatever the import order.
+    assert a["cpu_module_loaded_by"] == b["cpu_module_loaded_by"] == "cyllama"
     states = {p["state"] for host in (a, b) for p in host["plugins"] if p["name"] == "fake"}
     assert states == {"loaded", "shared"}
     assert data["init"] == 1  # initialize() ran once, by the host that loaded the plugin

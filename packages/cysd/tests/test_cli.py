@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli import check_info, run_cli
+from cysd import _core
 from PIL import Image
 
 
 def cysd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cysd", *args], capture_output=True, text=True,
-                          timeout=300)
+    return run_cli("cysd", *args)
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -23,11 +24,8 @@ def pixels(path: Path) -> np.ndarray:
 
 @pytest.mark.smoke
 def test_info() -> None:
-    out = cysd("info")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("cysd ")
-    assert "(stable-diffusion.cpp stable-diffusion-cpp-python-0.4.7)" in out.stdout
-    assert "ABI fingerprint" in out.stdout
+    assert check_info("cysd", _core).startswith(
+        "cysd 0.1.0 (stable-diffusion.cpp stable-diffusion-cpp-python-0.4.7)\n")
 
 
 def test_txt2img_img2img_upscale(tiny_files: tuple[Path, Path], esrgan: Path,

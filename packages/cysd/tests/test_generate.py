@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import cysd
+import ggml_family
 import numpy as np
 import pytest
 from PIL import Image
@@ -114,9 +115,9 @@ def test_lora_changes_the_image(tiny_files: tuple[Path, Path], lora_dir: Path,
     kw = {"width": 64, "height": 64, "steps": 1, "seed": 3, "as_pil": False}
     (plain,) = sd.txt2img("a cat", **kw)
     with caplog.at_level(logging.INFO, logger="cysd"):
-        cysd._backends.sync_log_level()  # let INFO lines through ggml's C-side filter
+        ggml_family.sync_log_levels()  # let INFO lines through ggml's C-side filter
         (one,) = sd.txt2img("a cat <lora:tiny:1>", **kw)
-    cysd._backends.sync_log_level()  # and back
+    ggml_family.sync_log_levels()  # and back
     applied = [r.getMessage() for r in caplog.records if "LoRA tensors have been applied" in
                r.getMessage()]
     assert len(applied) == 2 and all("(3 / 3)" in m for m in applied), applied  # CLIP, UNet

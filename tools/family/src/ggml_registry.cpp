@@ -1,5 +1,5 @@
 // ggml backend registry, CPU-variant scoring and log routing, shared by every family package.
-// Policy (which module to load, when, what to warn about) lives in the Python _ggml module.
+// Policy (which module to load, when, what to warn about) lives in the ggml_family package.
 #include <family/binding.h>
 
 #include <ggml-backend.h>
@@ -209,6 +209,8 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
           "The ggml ABI fingerprint of this build (backend modules must carry the same one).");
     m.def("backend_api_version", [] { return GGML_FAMILY_BACKEND_API; },
           "ggml's GGML_BACKEND_API_VERSION at build time.");
+    m.def("family_api", [] { return GGML_FAMILY_API; },
+          "The ggml_family API version this extension speaks (GGML_FAMILY_API).");
 
     m.def("set_log_handler",
           [](nb::object handler, int min_level) {

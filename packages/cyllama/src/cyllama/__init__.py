@@ -1,16 +1,23 @@
 """cyllama: llama.cpp for Python on the ggml family's shared, CPU-tuned ggml.
 
-Importing the package loads the best ggml CPU backend module for this CPU (once per process,
-shared with the other family packages) and routes ggml's log into ``logging``.
+``import cyllama`` only registers the extension with ``ggml_family``, which routes llama.cpp's
+and ggml's log lines into ``logging`` (logger ``cyllama.ggml``). The first :class:`LLM` loads
+the ggml CPU module that suits this CPU (shared with cywhisper and cysd in the same process)
+and any GPU plugin.
 """
 
 from __future__ import annotations
 
-# _ggml first: on Windows it makes ./lib (the ggml DLLs _core needs) findable.
-from . import _ggml  # isort: skip
-from . import _core  # isort: skip
+import ggml_family
+from ggml_family import GgmlPluginWarning, PluginError
 
-_backends = _ggml.setup(_core, "cyllama")
+from ._version import __version__
+
+ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
+from . import _core  # noqa: E402 (after the DLL directory)
+
+_host = ggml_family.register(_core, "cyllama", __version__, library="llama.cpp",
+                              system_info=_core.llama_system_info)
 
 from ._chat import builtin_templates as chat_templates  # noqa: E402
 from ._errors import (  # noqa: E402
@@ -19,7 +26,6 @@ from ._errors import (  # noqa: E402
     ContextOverflowError,
     ModelLoadError,
 )
-from ._ggml import GgmlPluginWarning, PluginError  # noqa: E402
 from ._grammar import Grammar  # noqa: E402
 from ._llm import LLM  # noqa: E402
 from ._sampling import Sampling  # noqa: E402
@@ -32,7 +38,6 @@ from ._types import (  # noqa: E402
     TokenLogprob,
     Usage,
 )
-from ._version import __version__  # noqa: E402
 
 __all__ = [
     "LLM",
@@ -57,9 +62,6 @@ __all__ = [
 ]
 
 
-def info() -> dict[str, object]:
-    """The ggml build (version, ABI fingerprint), the CPU module chosen and the devices."""
-    data: dict[str, object] = {"cyllama": __version__}
-    data.update(_backends.info())
-    data["system_info"] = _core.llama_system_info()
-    return data
+#: The package and ggml build (versions, ABI fingerprint), the CPU module chosen, the plugins and
+#: the registered devices, as a dict; ``python -m cyllama info`` prints it.
+info = _host.info

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,20 +14,17 @@ if TYPE_CHECKING:
 
 
 def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> None:
+    from ggml_family.cli import print_info
+
     import cyllama
-    from cyllama._ggml import describe
 
     data = cyllama.info()
     if model is not None:
         llm = cyllama.LLM(model, n_ctx=256, n_gpu_layers=n_gpu_layers)
         data["model"] = {"path": model, "description": llm.description,
                          "n_gpu_layers": llm.n_gpu_layers, "layers": llm.layer_devices}
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    print(f"cyllama {data['cyllama']}")
-    print("\n".join(describe(data)))
-    if "model" in data:
+    print_info(data, as_json)
+    if "model" in data and not as_json:
         m = data["model"]
         assert isinstance(m, dict)
         print(f"Model {m['path']} ({m['description']}), n_gpu_layers={m['n_gpu_layers']}:")
@@ -158,11 +154,10 @@ def _bench(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``cyllama`` console script (also ``python -m cyllama``)."""
-    parser = argparse.ArgumentParser(prog="cyllama", description="llama.cpp from Python")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show ggml's log")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="ggml build, CPU module, plugins and devices")
-    p_info.add_argument("--json", action="store_true", help="machine-readable output")
+    from ggml_family.cli import command_parser, run_main
+
+    parser, sub = command_parser("cyllama", "llama.cpp from Python")
+    p_info = sub.choices["info"]
     p_info.add_argument("--model", help="also load this model and show where its layers run")
     p_info.add_argument("--n-gpu-layers", type=int, default=None)
     p_gen = sub.add_parser("generate", help="continue a prompt, streaming")
@@ -189,24 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("-ngl", "--n-gpu-layers", type=int, default=None)
     p_bench.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(name)s: %(message)s")
-    import cyllama
-
-    from ._ggml import run_command
-
-    cyllama._backends.sync_log_level()
     if getattr(args, "template", None) and Path(args.template).is_file():
         args.template = Path(args.template).read_text()
-    commands = {"generate": _generate, "chat": _chat, "embed": _embed, "bench": _bench}
-
-    def action() -> None:
-        if args.command == "info":
-            _print_info(args.json, args.model, args.n_gpu_layers)
-        else:
-            commands[args.command](args)
-
-    return run_command("cyllama", args.command, action)
+    return run_main("cyllama", args, {
+        "info": lambda: _print_info(args.json, args.model, args.n_gpu_layers),
+        "generate": lambda: _generate(args), "chat": lambda: _chat(args),
+        "embed": lambda: _embed(args), "bench": lambda: _bench(args)})
 
 
 if __name__ == "__main__":

@@ -9,16 +9,14 @@ import random
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+import ggml_family
+from ggml_family.checks import check_int, check_model_file, check_threads
 
 from . import _chat, _core
 from ._chat import Message
-from ._errors import BackendError, ContextOverflowError
-from ._ggml import check_int as _check_int
-from ._ggml import check_model_file, check_threads
-from ._ggml import state as backend_state
+from ._errors import BackendError, ContextOverflowError, ModelLoadError
 from ._grammar import Grammar
 from ._sampling import Sampling
 from ._types import (
@@ -32,12 +30,16 @@ from ._types import (
     Usage,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["LLM"]
 
 _POOLING = {"mean": 1, "cls": 2, "last": 3}
 
 def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path:
-    return check_model_file(_core, path, magic=b"GGUF", kind="GGUF file", what=what)
+    return check_model_file(path, magic=b"GGUF", kind="GGUF file", error=ModelLoadError,
+                            what=what)
 
 
 def _scale(value: object) -> float:
@@ -127,15 +129,15 @@ class LLM:
         self.n_threads = check_threads("n_threads", n_threads)
         self.n_threads_batch = check_threads(
             "n_threads_batch", self.n_threads if n_threads_batch is None else n_threads_batch)
-        _check_int("n_ctx", n_ctx, 0)
-        _check_int("n_batch", n_batch, 1)
-        _check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
-        self.seed = _check_int("seed", seed, 0, 2**32 - 1)
-        state = backend_state(_core)
+        check_int("n_ctx", n_ctx, 0)
+        check_int("n_batch", n_batch, 1)
+        check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
+        self.seed = check_int("seed", seed, 0, 2**32 - 1)
+        state = ggml_family.host("cyllama")
         gpus = state.gpu_devices()  # discovers and loads plugins on first use
         if n_gpu_layers is None:
             n_gpu_layers = -1 if gpus else 0
-        _check_int("n_gpu_layers", n_gpu_layers, -1)
+        check_int("n_gpu_layers", n_gpu_layers, -1)
         if n_gpu_layers != 0 and not gpus:
             raise BackendError(state.no_gpu_error(f"n_gpu_layers={n_gpu_layers}", "n_gpu_layers=0"))
         self.n_gpu_layers = n_gpu_layers
@@ -284,14 +286,14 @@ class LLM:
                grammar: Grammar | str | None, json_schema: Any, special: bool = False
                ) -> Generator[str, None, Completion]:
         """Validate everything up front (errors raise at the call, not at the first next())."""
-        _check_int("max_tokens", max_tokens, 0)
+        check_int("max_tokens", max_tokens, 0)
         if sampling is None:
             sampling = Sampling.GREEDY
         elif not isinstance(sampling, Sampling):
             raise TypeError(f"sampling must be a cyllama.Sampling, not {type(sampling).__name__}")
         stops = _check_stop(stop)
         if logprobs is not None:
-            _check_int("logprobs", logprobs, 0, 100)
+            check_int("logprobs", logprobs, 0, 100)
         if grammar is not None and json_schema is not None:
             raise ValueError("pass either grammar or json_schema, not both")
         if json_schema is not None:
@@ -488,6 +490,8 @@ class LLM:
         models do, is mean-pooled. ``normalize`` scales each row to unit length.
         Texts are evaluated in a separate context of ``n_ctx`` tokens, in shared batches.
         """
+        import numpy as np  # only here: importing cyllama must not cost NumPy's import
+
         single = isinstance(texts, str)
         items = [texts] if isinstance(texts, str) else list(texts)
         for i, t in enumerate(items):

@@ -1,22 +1,33 @@
-"""cysd: stable-diffusion.cpp for Python on the ggml family's shared, CPU-tuned ggml.
+"""cysd: stable-diffusion.cpp for Python (txt2img, img2img, inpainting, LoRAs, upscaling).
 
-Importing the package loads the best ggml CPU backend module for this CPU (once per process,
-shared with the other family packages), discovers GPU plugins and routes ggml's and
-stable-diffusion.cpp's log into ``logging``.
+It shares the family's ggml with cyllama and cywhisper. The import is light: the extension is
+registered with ``ggml_family`` (stable-diffusion.cpp's log goes to ``cysd.ggml``); NumPy, the
+CPU module for this processor and GPU plugins are loaded by the first model.
 """
 
 from __future__ import annotations
 
-# _ggml first: on Windows it makes ./lib (the ggml DLLs _core needs) findable.
-from . import _ggml  # isort: skip
-from . import _core  # isort: skip
+from typing import TYPE_CHECKING
 
-_backends = _ggml.setup(_core, "cysd")
+import ggml_family
+from ggml_family import GgmlPluginWarning, PluginError
+
+from ._version import __version__
+
+ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
+from . import _core  # noqa: E402 (after the DLL directory)
+
+_host = ggml_family.register(_core, "cysd", __version__, library="stable-diffusion.cpp",
+                              library_version=_core.sd_version(),
+                              system_info=_core.sd_system_info)
 
 from ._errors import BackendError, Cancelled, ComputeError, ImageError, ModelLoadError  # noqa: E402
-from ._ggml import GgmlPluginWarning, PluginError  # noqa: E402
-from ._sd import SAMPLERS, SCHEDULERS, StableDiffusion, Upscaler, upscale  # noqa: E402
-from ._version import __version__  # noqa: E402
+
+# The modules that need NumPy are imported when one of their names is first used.
+__getattr__, __dir__ = ggml_family.lazy_exports(__name__, dict.fromkeys(
+    ("SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"), "_sd"))
+if TYPE_CHECKING:
+    from ._sd import SAMPLERS, SCHEDULERS, StableDiffusion, Upscaler, upscale
 
 __all__ = [
     "SAMPLERS",
@@ -36,9 +47,6 @@ __all__ = [
 ]
 
 
-def info() -> dict[str, object]:
-    """The ggml build (version, ABI fingerprint), the CPU module chosen and the devices."""
-    data: dict[str, object] = {"cysd": __version__, "stable_diffusion_cpp": _core.sd_version()}
-    data.update(_backends.info())
-    data["system_info"] = _core.sd_system_info()
-    return data
+#: The package and ggml build (versions, ABI fingerprint), the CPU module chosen, the plugins and
+#: the registered devices, as a dict; ``python -m cysd info`` prints it.
+info = _host.info

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-
-def _info(as_json: bool) -> None:
-    import cysd
-    from cysd._ggml import describe
-
-    data = cysd.info()
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    print(f"cysd {data['cysd']} (stable-diffusion.cpp {data['stable_diffusion_cpp']})")
-    print("\n".join(describe(data)))
 
 
 def _save(images: list[Any], output: str) -> None:
@@ -120,11 +106,9 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``cysd`` console script (also ``python -m cysd``)."""
-    parser = argparse.ArgumentParser(prog="cysd", description="stable-diffusion.cpp from Python")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show ggml's log")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="ggml build, CPU module, plugins and devices")
-    p_info.add_argument("--json", action="store_true")
+    from ggml_family.cli import command_parser, run_main
+
+    parser, sub = command_parser("cysd", "stable-diffusion.cpp from Python")
     p_t2i = sub.add_parser("txt2img", help="generate images from a prompt")
     p_t2i.add_argument("prompt")
     p_t2i.add_argument("-W", "--width", type=int, default=512)
@@ -144,21 +128,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_gpu(p_up)
     p_up.add_argument("-o", "--output", default="upscaled.png")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(name)s: %(message)s")
-    import cysd
-
-    from ._ggml import run_command
     from ._images import have_pil
 
     if args.command != "info" and not have_pil():  # before minutes of generation, not after
         print(f"cysd {args.command}: reading and writing image files needs Pillow: "
               "pip install 'cysd[pil]'", file=sys.stderr)
         return 1
-    cysd._backends.sync_log_level()
-    commands = {"info": lambda: _info(args.json), "txt2img": lambda: _txt2img(args),
-                "img2img": lambda: _img2img(args), "upscale": lambda: _upscale(args)}
-    return run_command("cysd", args.command, commands[args.command])
+    return run_main("cysd", args, {"txt2img": lambda: _txt2img(args),
+                                   "img2img": lambda: _img2img(args),
+                                   "upscale": lambda: _upscale(args)})
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ggml_family
+from ggml_family.checks import check_int, check_threads, read_head
+
 from . import _core
 from ._errors import ImageError, ModelLoadError
-from ._ggml import check_int as _check_int
-from ._ggml import check_threads, read_head
-from ._ggml import state as backend_state
 from ._images import ImageInput, RawImage, from_raw, have_pil, to_raw
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"]
@@ -80,7 +80,7 @@ def _check_strength(value: object) -> float:
 
 
 def _check_size(name: str, value: object, multiple: int) -> int:
-    v = _check_int(name, value, 1, _MAX_SIDE)
+    v = check_int(name, value, 1, _MAX_SIDE)
     if v % multiple:
         raise ValueError(f"{name} must be a multiple of {multiple} for this model, got {v} (try "
                          f"{max(multiple, round(v / multiple) * multiple)})")
@@ -89,7 +89,7 @@ def _check_size(name: str, value: object, multiple: int) -> int:
 
 def _device(use_gpu: bool | None) -> str:
     """The ggml device to run on: a plugin's GPU (``use_gpu`` None or True) or the CPU."""
-    return backend_state(_core).choose_gpu(use_gpu) or "CPU"
+    return ggml_family.host("cysd").choose_gpu(use_gpu) or "CPU"
 
 
 class StableDiffusion:
@@ -278,15 +278,15 @@ class StableDiffusion:
                 raise TypeError(f"{name} must be a str, not {type(text).__name__}")
         width = _check_size("width", width, self.size_multiple)
         height = _check_size("height", height, self.size_multiple)
-        _check_int("steps", steps, 1, 1000)
+        check_int("steps", steps, 1, 1000)
         cfg = _check_number("cfg_scale", cfg_scale, 0.0, 100.0)
         _check_name("sampler", sampler, SAMPLERS)
         _check_name("scheduler", scheduler, SCHEDULERS)
         if seed is None:
             seed = secrets.randbelow(2**31)
-        _check_int("seed", seed, 0, 2**63 - 1)
-        _check_int("batch_count", batch_count, 1, 64)
-        _check_int("clip_skip", clip_skip, -1, 12)
+        check_int("seed", seed, 0, 2**63 - 1)
+        check_int("batch_count", batch_count, 1, 64)
+        check_int("clip_skip", clip_skip, -1, 12)
         if eta is not None:
             eta = _check_number("eta", eta, 0.0, 10.0)
         if progress is not None and not callable(progress):
@@ -324,7 +324,7 @@ class Upscaler:
                  direct: bool = False, use_gpu: bool | None = None) -> None:
         self.path = _check_model(model, "ESRGAN model")
         self.n_threads = check_threads("n_threads", n_threads)
-        _check_int("tile_size", tile_size, 16, 4096)
+        check_int("tile_size", tile_size, 16, 4096)
         #: The ggml device the model runs on (``use_gpu`` as for :class:`StableDiffusion`).
         self.device = _device(use_gpu)
         self._ctx = _core.Upscaler(self.path, self.n_threads, tile_size, offload_params_to_cpu,
@@ -339,7 +339,7 @@ class Upscaler:
                  as_pil: bool | None = None) -> Any:
         """Upscale an RGB image; ``factor`` (default: the model's) may repeat the model."""
         raw = to_raw(image, "image")
-        f = self.factor if factor is None else _check_int("factor", factor, 1, 16)
+        f = self.factor if factor is None else check_int("factor", factor, 1, 16)
         out = self._ctx.upscale(raw, f)
         return from_raw(out, have_pil() if as_pil is None else as_pil)
 

@@ -1,23 +1,35 @@
-"""cywhisper: whisper.cpp for Python on the ggml family's shared, CPU-tuned ggml.
+"""cywhisper: whisper.cpp for Python, on the same ggml as the rest of the family.
 
-Importing the package loads the best ggml CPU backend module for this CPU (once per process,
-shared with the other family packages) and routes ggml's log into ``logging``.
+Importing registers the extension with ``ggml_family`` (whisper.cpp's log goes to the
+``cywhisper.ggml`` logger) and nothing more: NumPy, the CPU backend module chosen for this
+machine and the GPU plugins come with the first :class:`Whisper` or :func:`load_audio`.
 """
 
 from __future__ import annotations
 
-# _ggml first: on Windows it makes ./lib (the ggml DLLs _core needs) findable.
-from . import _ggml  # isort: skip
-from . import _core  # isort: skip
+from typing import TYPE_CHECKING
 
-_backends = _ggml.setup(_core, "cywhisper")
+import ggml_family
+from ggml_family import GgmlPluginWarning, PluginError
 
-from ._audio import SAMPLE_RATE, load_audio  # noqa: E402
+from ._version import __version__
+
+ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
+from . import _core  # noqa: E402 (after the DLL directory)
+
+_host = ggml_family.register(_core, "cywhisper", __version__, library="whisper.cpp",
+                              library_version=_core.whisper_version(),
+                              system_info=_core.whisper_system_info)
+
 from ._errors import AudioError, BackendError, ComputeError, ModelLoadError  # noqa: E402
-from ._ggml import GgmlPluginWarning, PluginError  # noqa: E402
 from ._results import Segment, Token, Transcript, Word  # noqa: E402
-from ._version import __version__  # noqa: E402
-from ._whisper import Whisper  # noqa: E402
+
+# The modules that need NumPy are imported when one of their names is first used.
+__getattr__, __dir__ = ggml_family.lazy_exports(__name__, {
+    "SAMPLE_RATE": "_audio", "load_audio": "_audio", "Whisper": "_whisper"})
+if TYPE_CHECKING:
+    from ._audio import SAMPLE_RATE, load_audio
+    from ._whisper import Whisper
 
 __all__ = [
     "SAMPLE_RATE",
@@ -38,9 +50,6 @@ __all__ = [
 ]
 
 
-def info() -> dict[str, object]:
-    """The ggml build (version, ABI fingerprint), the CPU module chosen and the devices."""
-    data: dict[str, object] = {"cywhisper": __version__, "whisper_cpp": _core.whisper_version()}
-    data.update(_backends.info())
-    data["system_info"] = _core.whisper_system_info()
-    return data
+#: The package and ggml build (versions, ABI fingerprint), the CPU module chosen, the plugins and
+#: the registered devices, as a dict; ``python -m cywhisper info`` prints it.
+info = _host.info

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-
-def _info(as_json: bool) -> None:
-    import cywhisper
-    from cywhisper._ggml import describe
-
-    data = cywhisper.info()
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    print(f"cywhisper {data['cywhisper']} (whisper.cpp {data['whisper_cpp']})")
-    print("\n".join(describe(data)))
 
 
 def _transcribe(args: argparse.Namespace) -> None:
@@ -54,11 +40,9 @@ def _languages(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``cywhisper`` console script (also ``python -m cywhisper``)."""
-    parser = argparse.ArgumentParser(prog="cywhisper", description="whisper.cpp from Python")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show ggml's log")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="ggml build, CPU module, plugins and devices")
-    p_info.add_argument("--json", action="store_true")
+    from ggml_family.cli import command_parser, run_main
+
+    parser, sub = command_parser("cywhisper", "whisper.cpp from Python")
     p_tr = sub.add_parser("transcribe", help="transcribe an audio file")
     p_tr.add_argument("file", help="audio file (WAV; others with cywhisper[audio])")
     p_tr.add_argument("-m", "--model", required=True, help="whisper.cpp model (ggml-*.bin)")
@@ -79,16 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_lang.add_argument("-t", "--threads", type=int, default=None)
     p_lang.add_argument("--top", type=int, default=5)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(name)s: %(message)s")
-    import cywhisper
-
-    from ._ggml import run_command
-
-    cywhisper._backends.sync_log_level()
-    commands = {"info": lambda: _info(args.json), "transcribe": lambda: _transcribe(args),
-                "languages": lambda: _languages(args)}
-    return run_command("cywhisper", args.command, commands[args.command])
+    return run_main("cywhisper", args, {"transcribe": lambda: _transcribe(args),
+                                        "languages": lambda: _languages(args)})
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ggml_family.checks import read_head
 
 from ._errors import AudioError
-from ._ggml import read_head
 
 __all__ = ["SAMPLE_RATE", "AudioInput", "load_audio"]
 

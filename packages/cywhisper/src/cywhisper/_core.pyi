@@ -28,6 +28,9 @@ def fingerprint() -> str:
 def backend_api_version() -> int:
     """ggml's GGML_BACKEND_API_VERSION at build time."""
 
+def family_api() -> int:
+    """The ggml_family API version this extension speaks (GGML_FAMILY_API)."""
+
 def set_log_handler(handler: object | None, min_level: int = 3) -> None:
     """
     Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.

@@ -11,14 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import ggml_family
 import numpy as np
+from ggml_family.checks import check_int, check_model_file, check_threads
 
 from . import _core
 from ._audio import SAMPLE_RATE, AudioInput, load_audio
 from ._errors import AudioError, ModelLoadError
-from ._ggml import check_int as _check_int
-from ._ggml import check_model_file, check_threads
-from ._ggml import state as backend_state
 from ._results import Segment, Token, Transcript, Word
 
 __all__ = ["Whisper"]
@@ -101,7 +100,8 @@ def _tensor_bytes(ttype: int, dims: tuple[int, ...]) -> int | None:
 
 def _check_model_file(path: str | os.PathLike[str]) -> Path:
     hints = {b"GGUF": " (a GGUF file: that is a llama.cpp model, not whisper.cpp)"}
-    p = check_model_file(_core, path, magic=b"lmgg", kind="whisper.cpp model", hints=hints)
+    p = check_model_file(path, magic=b"lmgg", kind="whisper.cpp model",
+                         error=ModelLoadError, hints=hints)
     _walk_model(p)
     return p
 
@@ -148,7 +148,7 @@ class Whisper:
     def __init__(self, path: str | os.PathLike[str], *, n_threads: int | None = None,
                  use_gpu: bool | None = None, flash_attn: bool = True) -> None:
         self.n_threads = check_threads("n_threads", n_threads)
-        self.use_gpu = backend_state(_core).choose_gpu(use_gpu) is not None
+        self.use_gpu = ggml_family.host("cywhisper").choose_gpu(use_gpu) is not None
         self.path = _check_model_file(path)
         self._core = _core.Whisper(str(self.path), self.use_gpu, flash_attn, 0)
         self._lock = threading.Lock()
@@ -210,7 +210,7 @@ class Whisper:
                 raise TypeError("initial_prompt must be a str")
             opts["initial_prompt"] = initial_prompt
         if beam_size is not None:
-            opts["beam_size"] = _check_int("beam_size", beam_size, 1, 16)
+            opts["beam_size"] = check_int("beam_size", beam_size, 1, 16)
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
                 math.isfinite(temperature) and 0 <= temperature <= 1):
             raise ValueError(f"temperature must be in [0, 1], got {temperature!r}")
@@ -218,7 +218,7 @@ class Whisper:
         if not fallback:
             opts["temperature_inc"] = 0.0
         if max_segment_chars is not None:
-            opts["max_len"] = _check_int("max_segment_chars", max_segment_chars, 1)
+            opts["max_len"] = check_int("max_segment_chars", max_segment_chars, 1)
             opts["split_on_word"] = True
             opts["token_timestamps"] = True
         if vad is not None:

@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+// The contract between a host's _core and the ggml_family Python package (the functions and
+// error classes bind_ggml registers). ggml_family refuses a _core that speaks another version;
+// bump both sides together (ggml_family/_version.py: FAMILY_API).
+#define GGML_FAMILY_API 1
+
 namespace family {
 
 namespace nb = nanobind;

@@ -1,0 +1,197 @@
+"""The plugin protocol: backend modules advertised through the ``ggml.backends`` entry points.
+
+A plugin distribution (``ggml-cuda-plugin``, ...) names an importable object with
+``FINGERPRINT``, ``GGML_VERSION``, ``BACKEND_NAME``, ``library_path()`` and ``initialize()``
+(see docs/plugins.md). A host compares the fingerprint with its own *before* anything is loaded
+(the dynamic loader is no guard when two hosts share a process), then loads the module by path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # importlib.metadata costs ~10 ms: imported when plugins are first looked for
+    from importlib import metadata
+
+    from ._host import Host
+
+__all__ = ["ENTRY_POINT_GROUP", "BackendPlugin", "GgmlPluginWarning", "PluginError",
+           "PluginInfo", "plugin_problems"]
+
+ENTRY_POINT_GROUP = "ggml.backends"
+
+_warned: set[str] = set()
+_entry_points: list[metadata.EntryPoint] | None = None
+_lock = threading.Lock()
+
+
+class GgmlPluginWarning(RuntimeWarning):
+    """A ggml backend plugin was refused or found no device; work stays on the CPU."""
+
+
+class PluginError(RuntimeError):
+    """A plugin was refused while GGML_PLUGIN_STRICT=1 asks for refusals to be errors."""
+
+
+GgmlPluginWarning.__module__ = PluginError.__module__ = "ggml_family"
+
+
+@runtime_checkable
+class BackendPlugin(Protocol):
+    """What the object a ``ggml.backends`` entry point names must provide. Importing it must be
+    cheap: nothing is loaded before :meth:`initialize`."""
+
+    FINGERPRINT: str  # the ggml ABI fingerprint the module was built for
+    GGML_VERSION: str  # that ggml's version, for messages
+    BACKEND_NAME: str  # the name the module's ggml registry reports ("CUDA")
+
+    def library_path(self) -> str:
+        """Absolute path of the backend module."""
+        ...
+
+    def initialize(self) -> None:
+        """Prepare the runtime (preload libraries); raising skips the plugin with a warning."""
+        ...
+
+
+@dataclass
+class PluginInfo:
+    """One entry point of the ``ggml.backends`` group and what one host made of it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    state: str  # loaded | shared | refused | disabled | failed | no-device
+    reason: str = ""
+    fingerprint: str | None = None
+    ggml_version: str | None = None
+    backend: str | None = None
+    path: str | None = None
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
+
+
+def plugin_problems(plugin: object) -> list[str]:
+    """What keeps ``plugin`` (the object an entry point names) from being a
+    :class:`BackendPlugin`; empty when nothing does. Checks the attributes only: nothing is
+    loaded or initialized. Plugin authors run it in their tests and release checks."""
+    problems = []
+    for name in ("FINGERPRINT", "GGML_VERSION", "BACKEND_NAME"):
+        value = getattr(plugin, name, None)
+        if not isinstance(value, str) or not value:
+            problems.append(f"{name} must be a non-empty str, not {value!r}")
+    fp = getattr(plugin, "FINGERPRINT", None)
+    if isinstance(fp, str) and fp and not _FINGERPRINT.fullmatch(fp):
+        problems.append(f"FINGERPRINT must be 12 lowercase hex digits, not {fp!r}")
+    for name in ("library_path", "initialize"):
+        if not callable(getattr(plugin, name, None)):
+            problems.append(f"{name}() is missing")
+    return problems
+
+
+def warn_once(key: str, message: str) -> None:
+    """One :class:`GgmlPluginWarning` per ``key`` and process, whichever host meets it."""
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(message, GgmlPluginWarning, stacklevel=5)
+
+
+def entry_points() -> list[metadata.EntryPoint]:
+    """The installed plugins' entry points, by name (read once per process)."""
+    global _entry_points
+    from importlib import metadata
+
+    with _lock:
+        if _entry_points is None:
+            found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+            _entry_points = sorted(found, key=lambda ep: ep.name)
+        return list(_entry_points)
+
+
+def _disabled(name: str) -> bool:
+    value = os.environ.get("GGML_PLUGIN_DISABLE", "").strip().lower()
+    return value in ("1", "all", "true", "yes") or name.lower() in {
+        n.strip() for n in value.split(",")}
+
+
+def _fix_command(host: Host, dist: str | None) -> str:
+    """The pip command that installs the plugin release built for the host's ggml."""
+    from importlib import metadata
+
+    dist = dist or "the plugin"
+    norm = dist.lower().replace("_", "-")
+    try:
+        requires = metadata.requires(host.package) or []
+    except metadata.PackageNotFoundError:  # a host run from a source tree
+        requires = []
+    for req in requires:
+        spec = req.split(";")[0].strip()
+        if spec.lower().replace("_", "-").startswith(norm) and "==" in spec:
+            return f'pip install "{spec}"'
+    return f"pip install --upgrade {dist} {host.package}"
+
+
+def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
+    """Check one plugin against ``host`` and load it into the host's ggml registry."""
+    dist = ep.dist.name if ep.dist else None
+    info = PluginInfo(name=ep.name, distribution=dist,
+                      version=ep.dist.version if ep.dist else None, state="failed")
+    if _disabled(ep.name):
+        info.state, info.reason = "disabled", "GGML_PLUGIN_DISABLE"
+        return info
+    try:
+        plugin: Any = ep.load()
+        problems = plugin_problems(plugin)
+        if problems:
+            raise TypeError(f"not a ggml backend plugin: {'; '.join(problems)}")
+        info.fingerprint = plugin.FINGERPRINT
+        info.ggml_version = plugin.GGML_VERSION
+        info.backend = plugin.BACKEND_NAME
+    except Exception as exc:  # a broken plugin must not break the host
+        info.reason = f"cannot read the plugin: {type(exc).__name__}: {exc}"
+        warn_once(f"broken:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) is broken and was "
+                  f"skipped: {info.reason}")
+        return info
+    ours = host.fingerprint
+    if info.fingerprint != ours:
+        info.state = "refused"
+        info.reason = (f"built for ggml {info.ggml_version} (fingerprint {info.fingerprint}), "
+                       f"{host.package} uses ggml {host.ggml_version} (fingerprint {ours})")
+        message = (f"ggml plugin {ep.name!r} ({dist} {info.version}) was not loaded: it was "
+                   f"{info.reason}. Install the matching release: {_fix_command(host, dist)}")
+        if os.environ.get("GGML_PLUGIN_STRICT", "") not in ("", "0"):
+            raise PluginError(message)
+        warn_once(f"refused:{ep.name}:{info.fingerprint}:{ours}", message)
+        return info
+    core = host.core
+    if core.backend_registered(info.backend):
+        info.state = "shared"  # another family host with our ggml loaded it
+        info.reason = f"{info.backend} already registered in this process"
+        return info
+    try:
+        plugin.initialize()
+        info.path = str(plugin.library_path())
+        _, notes = core.backend_load(info.path)
+    except Exception as exc:
+        info.reason = f"{type(exc).__name__}: {exc}"
+        warn_once(f"failed:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) could not be loaded: "
+                  f"{info.reason}; running on the CPU")
+        return info
+    devices: list[Any] = next((b["devices"] for b in core.backends()
+                               if b["name"] == info.backend), [])
+    if devices:
+        info.state = "loaded"
+    else:
+        info.state = "no-device"
+        info.reason = "; ".join(notes) or "its backend registered no device"
+        warn_once(f"nodevice:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) found no device "
+                  f"({info.reason}); running on the CPU")
+    return info
