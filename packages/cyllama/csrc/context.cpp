@@ -75,60 +75,44 @@ void bind_context(nb::module_ & m) {
         .def("state_get",
              [](Context & s) {
                  std::string buf(llama_state_get_size(s.ptr), '\0');
-                 size_t n;
-                 {
-                     nb::gil_scoped_release release;
-                     n = llama_state_get_data(s.ptr, (uint8_t *) buf.data(), buf.size());
-                 }
+                 const size_t n = family::call(family::error_kind::compute, "cannot read the state", [&] {
+                     return llama_state_get_data(s.ptr, (uint8_t *) buf.data(), buf.size());
+                 });
                  return nb::bytes(buf.data(), n);
              },
              "The context's state (KV cache, logits) as bytes.")
         .def("state_set",
              [](Context & s, nb::bytes data, int32_t n_past) {
-                 family::mark_log();
-                 size_t n;
-                 {
-                     nb::gil_scoped_release release;
-                     n = llama_state_set_data(s.ptr, (const uint8_t *) data.c_str(), data.size());
-                 }
-                 if (n == 0) {
-                     s.n_past = 0;
-                     s.has_logits = false;
-                     family::raise(family::error_kind::value,
-                                   "the state does not fit this context (other model or n_ctx?)");
-                 }
-                 s.n_past = n_past;
+                 s.n_past = 0;  // until the state is in: a failed restore leaves no cache
                  s.has_logits = false;
+                 family::call(
+                     family::error_kind::value,
+                     "the state does not fit this context (other model or n_ctx?)",
+                     [&] {
+                         return llama_state_set_data(s.ptr, (const uint8_t *) data.c_str(),
+                                                     data.size());
+                     },
+                     [](size_t n) { return n == 0; });
+                 s.n_past = n_past;
              },
              "data"_a, "n_past"_a, "Restore a state from state_get(); n_past: its token count.")
         .def("state_save_file",
              [](Context & s, const std::string & path, const std::vector<llama_token> & tokens) {
-                 family::mark_log();
-                 bool ok;
-                 {
-                     nb::gil_scoped_release release;
-                     ok = llama_state_save_file(s.ptr, path.c_str(), tokens.data(), tokens.size());
-                 }
-                 if (!ok) family::raise(family::error_kind::compute, "cannot save state to " + path);
+                 family::call(family::error_kind::compute, "cannot save state to " + path, [&] {
+                     return llama_state_save_file(s.ptr, path.c_str(), tokens.data(), tokens.size());
+                 });
              },
              "path"_a, "tokens"_a, "Save the state and its tokens to a llama.cpp session file.")
         .def("state_load_file",
              [](Context & s, const std::string & path) {
                  std::vector<llama_token> tokens(llama_n_ctx(s.ptr));
                  size_t count = 0;
-                 family::mark_log();
-                 bool ok;
-                 {
-                     nb::gil_scoped_release release;
-                     ok = llama_state_load_file(s.ptr, path.c_str(), tokens.data(), tokens.size(),
-                                                &count);
-                 }
+                 s.n_past = 0;  // until the state is in: a failed load leaves no cache
                  s.has_logits = false;
-                 if (!ok) {
-                     s.n_past = 0;
-                     family::raise(family::error_kind::model_load,
-                                   "cannot load state from " + path);
-                 }
+                 family::call(family::error_kind::model_load, "cannot load state from " + path, [&] {
+                     return llama_state_load_file(s.ptr, path.c_str(), tokens.data(),
+                                                  tokens.size(), &count);
+                 });
                  tokens.resize(count);
                  s.n_past = (int32_t) count;
                  return tokens;

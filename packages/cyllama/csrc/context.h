@@ -43,12 +43,8 @@ struct Context {
         p.n_threads = n_threads;
         p.n_threads_batch = n_threads_batch;
         p.no_perf = false;
-        family::mark_log();
-        {
-            nb::gil_scoped_release release;
-            ptr = llama_init_from_model(model->ptr, p);
-        }
-        if (!ptr) family::raise(family::error_kind::compute, "failed to create a llama context");
+        ptr = family::call(family::error_kind::compute, "failed to create a llama context",
+                           [&] { return llama_init_from_model(model->ptr, p); });
         attach_threadpools(n_threads, n_threads_batch);
         n_batch = (int32_t) llama_n_batch(ptr);
         batch = llama_batch_init(n_batch, 0, 1);
@@ -99,10 +95,9 @@ struct Context {
                                        std::to_string(n_vocab) + ")").c_str());
             }
         }
-        family::mark_log();
-        int32_t rc = 0;
-        {
-            nb::gil_scoped_release release;
+        has_logits = false;  // until every batch is in
+        family::call(family::error_kind::compute, "llama_decode failed", [&] {
+            int32_t rc = 0;
             const auto t0 = std::chrono::steady_clock::now();
             for (size_t start = 0; start < tokens.size() && rc == 0; start += (size_t) n_batch) {
                 const size_t n = std::min(tokens.size() - start, (size_t) n_batch);
@@ -119,12 +114,9 @@ struct Context {
                 ++n_decode_calls;
             }
             decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        }
-        has_logits = (rc == 0);
-        if (rc != 0) {
-            family::raise(family::error_kind::compute,
-                          "llama_decode failed with code " + std::to_string(rc));
-        }
+            has_logits = (rc == 0);
+            return rc;
+        }, family::nonzero_status{});
     }
 
     const float * last_logits() const {

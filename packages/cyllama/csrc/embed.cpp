@@ -26,12 +26,8 @@ struct Embedder {
         p.pooling_type = (enum llama_pooling_type) pooling;
         p.n_threads = n_threads;
         p.n_threads_batch = n_threads;
-        family::mark_log();
-        {
-            nb::gil_scoped_release release;
-            ptr = llama_init_from_model(model->ptr, p);
-        }
-        if (!ptr) family::raise(family::error_kind::compute, "failed to create an embedding context");
+        ptr = family::call(family::error_kind::compute, "failed to create an embedding context",
+                           [&] { return llama_init_from_model(model->ptr, p); });
         n_batch = (int32_t) llama_n_batch(ptr);
         n_seq_max = (int32_t) llama_n_seq_max(ptr);
         batch = llama_batch_init(n_batch, 0, 1);
@@ -67,11 +63,9 @@ struct Embedder {
             llama_model_has_encoder(model->ptr) && !llama_model_has_decoder(model->ptr);
         float * out = new float[std::max<size_t>(1, seqs.size() * (size_t) n_embd)];
         nb::capsule owner(out, [](void * p) noexcept { delete[] (float *) p; });
-        family::mark_log();
-        int32_t rc = 0;
         bool missing = false;
-        {
-            nb::gil_scoped_release release;
+        family::call(family::error_kind::compute, "embedding decode failed", [&] {
+            int32_t rc = 0;
             size_t i = 0;
             while (i < seqs.size() && rc == 0 && !missing) {
                 llama_memory_clear(llama_get_memory(ptr), true);
@@ -104,11 +98,8 @@ struct Embedder {
                     for (int32_t d = 0; d < n_embd; ++d) dst[d] = e[d] * scale;
                 }
             }
-        }
-        if (rc != 0) {
-            family::raise(family::error_kind::compute,
-                          "embedding decode failed with code " + std::to_string(rc));
-        }
+            return rc;
+        }, family::nonzero_status{});
         if (missing) family::raise(family::error_kind::compute, "llama.cpp returned no embedding");
         return nb::ndarray<nb::numpy, float, nb::ndim<2>>(out, {seqs.size(), (size_t) n_embd},
                                                           owner);

@@ -14,12 +14,8 @@ Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vo
     params.n_gpu_layers = n_gpu_layers;
     params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     params.vocab_only = vocab_only;
-    family::mark_log();
-    {
-        nb::gil_scoped_release release;
-        ptr = llama_model_load_from_file(path.c_str(), params);
-    }
-    if (!ptr) family::raise(family::error_kind::model_load, "failed to load model from " + path);
+    ptr = family::call(family::error_kind::model_load, "failed to load model from " + path,
+                       [&] { return llama_model_load_from_file(path.c_str(), params); });
 }
 
 Model::~Model() {
@@ -29,12 +25,8 @@ Model::~Model() {
 LoraAdapter::LoraAdapter(nb::object model_obj, const std::string & path_)
     : model_ref(model_obj), path(path_) {
     const Model * model = nb::cast<const Model *>(model_obj);
-    family::mark_log();
-    {
-        nb::gil_scoped_release release;
-        ptr = llama_adapter_lora_init(model->ptr, path.c_str());
-    }
-    if (!ptr) family::raise(family::error_kind::model_load, "failed to load LoRA adapter " + path);
+    ptr = family::call(family::error_kind::model_load, "failed to load LoRA adapter " + path,
+                       [&] { return llama_adapter_lora_init(model->ptr, path.c_str()); });
 }
 
 // Renders messages with one of llama.cpp's built-in chat formats, chosen by name ("chatml",

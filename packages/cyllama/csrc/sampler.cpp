@@ -55,6 +55,32 @@ int32_t argmax(const float * l, int32_t n) {
     return found < 0 ? 0 : found;
 }
 
+// Everything a sampler chain is made of: filled field by field from cyllama.Sampling (and the
+// grammar) through ggml_family.params, so a misspelt or forgotten setting is an error in Python.
+struct SamplerParams {
+    float temperature = 0.0f;
+    int32_t top_k = 0;
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    float typical_p = 1.0f;
+    int32_t penalty_last_n = 0;
+    float repeat_penalty = 1.0f;
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    int32_t mirostat = 0;
+    float mirostat_tau = 5.0f;
+    float mirostat_eta = 0.1f;
+    float dry_multiplier = 0.0f;
+    float dry_base = 1.75f;
+    int32_t dry_allowed_length = 2;
+    int32_t dry_penalty_last_n = 0;
+    std::vector<std::string> dry_sequence_breakers;
+    uint32_t seed = 0;
+    std::vector<std::pair<int32_t, float>> logit_bias;
+    std::string grammar;
+    std::string grammar_root = "root";
+};
+
 struct Sampler {
     nb::object model_ref;
     const Model * model = nullptr;
@@ -63,61 +89,56 @@ struct Sampler {
     std::vector<llama_token_data> cur;
     int32_t n_vocab = 0;
 
-    Sampler(nb::object model_obj, float temperature, int32_t top_k, float top_p, float min_p,
-            float typical_p, int32_t penalty_last_n, float repeat_penalty,
-            float frequency_penalty, float presence_penalty, int mirostat, float mirostat_tau,
-            float mirostat_eta, float dry_multiplier, float dry_base, int32_t dry_allowed_length,
-            int32_t dry_penalty_last_n, const std::vector<std::string> & dry_sequence_breakers,
-            uint32_t seed, const std::vector<std::pair<int32_t, float>> & logit_bias,
-            const std::string & grammar_text, const std::string & grammar_root)
+    Sampler(nb::object model_obj, const SamplerParams & p)
         : model_ref(model_obj), model(nb::cast<const Model *>(model_obj)) {
         const llama_vocab * vocab = model->vocab();
         n_vocab = llama_vocab_n_tokens(vocab);
-        if (!grammar_text.empty()) {
-            family::mark_log();
-            grammar = llama_sampler_init_grammar(vocab, grammar_text.c_str(), grammar_root.c_str());
-            if (!grammar) family::raise(family::error_kind::value, "invalid GBNF grammar");
+        if (!p.grammar.empty()) {
+            grammar = family::call(family::error_kind::value, "invalid GBNF grammar", [&] {
+                return llama_sampler_init_grammar(vocab, p.grammar.c_str(), p.grammar_root.c_str());
+            });
         }
         std::vector<llama_sampler *> steps;
-        if (!logit_bias.empty()) {
+        if (!p.logit_bias.empty()) {
             std::vector<llama_logit_bias> bias;
-            for (auto [tok, b] : logit_bias) bias.push_back({tok, b});
+            for (auto [tok, b] : p.logit_bias) bias.push_back({tok, b});
             steps.push_back(llama_sampler_init_logit_bias(n_vocab, (int32_t) bias.size(),
                                                           bias.data()));
         }
-        if (penalty_last_n != 0 &&
-            (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f)) {
-            steps.push_back(llama_sampler_init_penalties(n_vocab, penalty_last_n, repeat_penalty,
-                                                         frequency_penalty, presence_penalty));
+        if (p.penalty_last_n != 0 &&
+            (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f)) {
+            steps.push_back(llama_sampler_init_penalties(n_vocab, p.penalty_last_n, p.repeat_penalty,
+                                                         p.frequency_penalty, p.presence_penalty));
         }
-        if (dry_multiplier > 0.0f) {
+        if (p.dry_multiplier > 0.0f) {
             std::vector<const char *> breakers;
-            for (const auto & s : dry_sequence_breakers) breakers.push_back(s.c_str());
-            steps.push_back(llama_sampler_init_dry(vocab, dry_multiplier, dry_base,
-                                                   dry_allowed_length, dry_penalty_last_n,
+            for (const auto & b : p.dry_sequence_breakers) breakers.push_back(b.c_str());
+            steps.push_back(llama_sampler_init_dry(vocab, p.dry_multiplier, p.dry_base,
+                                                   p.dry_allowed_length, p.dry_penalty_last_n,
                                                    breakers.data(), breakers.size()));
         }
-        if (temperature <= 0.0f) {
+        if (p.temperature <= 0.0f) {
             if (!steps.empty()) steps.push_back(llama_sampler_init_greedy());
-        } else if (mirostat == 1) {
-            steps.push_back(llama_sampler_init_temp(temperature));
-            steps.push_back(llama_sampler_init_mirostat(n_vocab, seed, mirostat_tau, mirostat_eta, 100));
-        } else if (mirostat == 2) {
-            steps.push_back(llama_sampler_init_temp(temperature));
-            steps.push_back(llama_sampler_init_mirostat_v2(seed, mirostat_tau, mirostat_eta));
+        } else if (p.mirostat == 1) {
+            steps.push_back(llama_sampler_init_temp(p.temperature));
+            steps.push_back(llama_sampler_init_mirostat(n_vocab, p.seed, p.mirostat_tau,
+                                                        p.mirostat_eta, 100));
+        } else if (p.mirostat == 2) {
+            steps.push_back(llama_sampler_init_temp(p.temperature));
+            steps.push_back(llama_sampler_init_mirostat_v2(p.seed, p.mirostat_tau, p.mirostat_eta));
         } else {
-            if (top_k > 0) steps.push_back(llama_sampler_init_top_k(top_k));
-            if (typical_p < 1.0f) steps.push_back(llama_sampler_init_typical(typical_p, 1));
-            if (top_p < 1.0f) steps.push_back(llama_sampler_init_top_p(top_p, 1));
-            if (min_p > 0.0f) steps.push_back(llama_sampler_init_min_p(min_p, 1));
-            steps.push_back(llama_sampler_init_temp(temperature));
-            steps.push_back(llama_sampler_init_dist(seed));
+            if (p.top_k > 0) steps.push_back(llama_sampler_init_top_k(p.top_k));
+            if (p.typical_p < 1.0f) steps.push_back(llama_sampler_init_typical(p.typical_p, 1));
+            if (p.top_p < 1.0f) steps.push_back(llama_sampler_init_top_p(p.top_p, 1));
+            if (p.min_p > 0.0f) steps.push_back(llama_sampler_init_min_p(p.min_p, 1));
+            steps.push_back(llama_sampler_init_temp(p.temperature));
+            steps.push_back(llama_sampler_init_dist(p.seed));
         }
         if (!steps.empty()) {
             llama_sampler_chain_params cp = llama_sampler_chain_default_params();
             cp.no_perf = true;
             chain = llama_sampler_chain_init(cp);
-            for (llama_sampler * s : steps) llama_sampler_chain_add(chain, s);
+            for (llama_sampler * st : steps) llama_sampler_chain_add(chain, st);
         }
     }
     ~Sampler() {
@@ -214,17 +235,32 @@ static std::pair<float, std::vector<std::pair<llama_token, float>>> logprobs(
 }
 
 void bind_sampler(nb::module_ & m) {
+    using P = SamplerParams;
+    family::params<P>(m, "SamplerParams", "The settings of one sampler chain (see cyllama.Sampling).")
+        .field("temperature", &P::temperature, "0 (or less): greedy; else the temperature")
+        .field("top_k", &P::top_k, "keep the k most likely tokens; 0 keeps all")
+        .field("top_p", &P::top_p, "nucleus sampling threshold; 1 is off")
+        .field("min_p", &P::min_p, "drop tokens below min_p x the best one's probability; 0 is off")
+        .field("typical_p", &P::typical_p, "locally typical sampling; 1 is off")
+        .field("penalty_last_n", &P::penalty_last_n, "penalty window in tokens; 0 disables")
+        .field("repeat_penalty", &P::repeat_penalty, "repetition penalty; 1 is off")
+        .field("frequency_penalty", &P::frequency_penalty, "frequency penalty; 0 is off")
+        .field("presence_penalty", &P::presence_penalty, "presence penalty; 0 is off")
+        .field("mirostat", &P::mirostat, "0 off, 1 Mirostat, 2 Mirostat 2.0")
+        .field("mirostat_tau", &P::mirostat_tau, "Mirostat's target surprise")
+        .field("mirostat_eta", &P::mirostat_eta, "Mirostat's learning rate")
+        .field("dry_multiplier", &P::dry_multiplier, "DRY strength; 0 is off")
+        .field("dry_base", &P::dry_base, "DRY's exponential base")
+        .field("dry_allowed_length", &P::dry_allowed_length, "repeats this long are not penalised")
+        .field("dry_penalty_last_n", &P::dry_penalty_last_n, "DRY's window in tokens; 0 disables")
+        .field("dry_sequence_breakers", &P::dry_sequence_breakers, "strings that end a DRY sequence")
+        .field("seed", &P::seed, "seed of the draw (and of Mirostat)")
+        .field("logit_bias", &P::logit_bias, "(token, value added to its logit) pairs")
+        .field("grammar", &P::grammar, "GBNF grammar the output must follow; empty: none")
+        .field("grammar_root", &P::grammar_root, "the grammar's start rule")
+        .done();
     nb::class_<Sampler>(m, "Sampler", "A llama.cpp sampler chain with an optional grammar.")
-        .def(nb::init<nb::object, float, int32_t, float, float, float, int32_t, float, float, float,
-                      int, float, float, float, float, int32_t, int32_t,
-                      const std::vector<std::string> &, uint32_t,
-                      const std::vector<std::pair<int32_t, float>> &, const std::string &,
-                      const std::string &>(),
-             "model"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "typical_p"_a,
-             "penalty_last_n"_a, "repeat_penalty"_a, "frequency_penalty"_a, "presence_penalty"_a,
-             "mirostat"_a, "mirostat_tau"_a, "mirostat_eta"_a, "dry_multiplier"_a, "dry_base"_a,
-             "dry_allowed_length"_a, "dry_penalty_last_n"_a, "dry_sequence_breakers"_a, "seed"_a,
-             "logit_bias"_a, "grammar"_a, "grammar_root"_a)
+        .def(nb::init<nb::object, const SamplerParams &>(), "model"_a, "params"_a)
         .def("sample", &Sampler::sample, "context"_a,
              "Choose the next token from the context's last logits.")
         .def("accept", &Sampler::accept, "token"_a, "grammar"_a = true,

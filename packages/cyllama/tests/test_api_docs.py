@@ -10,8 +10,8 @@ import numpy
 import pytest
 
 # Names the modules import for type checking only (NumPy is imported where arrays are made,
-# not when cyllama is imported).
-TYPE_CHECKING_NAMES = {"np": numpy}
+# not when cyllama is imported; Unpack comes from typing_extensions before Python 3.11).
+TYPE_CHECKING_NAMES = {"np": numpy, "Unpack": getattr(typing, "Unpack", None)}
 
 
 def public_members() -> list[tuple[str, object]]:

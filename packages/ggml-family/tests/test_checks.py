@@ -40,7 +40,8 @@ def test_check_int() -> None:
     ({"low": 0, "low_open": True}, 0.0, "top_p must be > 0, got 0.0"),
     ({"high": 2}, 3, "top_p must be <= 2, got 3"),
     ({}, math.nan, "top_p must be finite, got nan"),
-    ({"low": 0, "high": 1}, math.inf, "top_p must be finite, got inf"),
+    ({"low": 0, "high": 1}, math.inf, "top_p must be in [0, 1], got inf"),
+    ({"low": 0}, math.nan, "top_p must be >= 0, got nan"),
 ])
 def test_check_float_ranges(kwargs: dict[str, float], value: float, message: str) -> None:
     with pytest.raises(ValueError, match=r"^top_p must be ") as e:

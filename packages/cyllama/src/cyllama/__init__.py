@@ -31,6 +31,7 @@ from ._llm import LLM  # noqa: E402
 from ._sampling import Sampling  # noqa: E402
 from ._types import (  # noqa: E402
     Completion,
+    GenerateOptions,
     LoraAdapter,
     State,
     Stream,
@@ -45,6 +46,7 @@ __all__ = [
     "Completion",
     "ComputeError",
     "ContextOverflowError",
+    "GenerateOptions",
     "GgmlPluginWarning",
     "Grammar",
     "LoraAdapter",

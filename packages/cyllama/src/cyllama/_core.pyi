@@ -186,10 +186,164 @@ class Context:
     def state_load_file(self, path: str) -> list[int]:
         """Load a session file; returns its tokens."""
 
+class SamplerParams:
+    """The settings of one sampler chain (see cyllama.Sampling)."""
+
+    def __init__(self) -> None: ...
+
+    @property
+    def temperature(self) -> float:
+        """0 (or less): greedy; else the temperature"""
+
+    @temperature.setter
+    def temperature(self, arg: float, /) -> None: ...
+
+    @property
+    def top_k(self) -> int:
+        """keep the k most likely tokens; 0 keeps all"""
+
+    @top_k.setter
+    def top_k(self, arg: int, /) -> None: ...
+
+    @property
+    def top_p(self) -> float:
+        """nucleus sampling threshold; 1 is off"""
+
+    @top_p.setter
+    def top_p(self, arg: float, /) -> None: ...
+
+    @property
+    def min_p(self) -> float:
+        """drop tokens below min_p x the best one's probability; 0 is off"""
+
+    @min_p.setter
+    def min_p(self, arg: float, /) -> None: ...
+
+    @property
+    def typical_p(self) -> float:
+        """locally typical sampling; 1 is off"""
+
+    @typical_p.setter
+    def typical_p(self, arg: float, /) -> None: ...
+
+    @property
+    def penalty_last_n(self) -> int:
+        """penalty window in tokens; 0 disables"""
+
+    @penalty_last_n.setter
+    def penalty_last_n(self, arg: int, /) -> None: ...
+
+    @property
+    def repeat_penalty(self) -> float:
+        """repetition penalty; 1 is off"""
+
+    @repeat_penalty.setter
+    def repeat_penalty(self, arg: float, /) -> None: ...
+
+    @property
+    def frequency_penalty(self) -> float:
+        """frequency penalty; 0 is off"""
+
+    @frequency_penalty.setter
+    def frequency_penalty(self, arg: float, /) -> None: ...
+
+    @property
+    def presence_penalty(self) -> float:
+        """presence penalty; 0 is off"""
+
+    @presence_penalty.setter
+    def presence_penalty(self, arg: float, /) -> None: ...
+
+    @property
+    def mirostat(self) -> int:
+        """0 off, 1 Mirostat, 2 Mirostat 2.0"""
+
+    @mirostat.setter
+    def mirostat(self, arg: int, /) -> None: ...
+
+    @property
+    def mirostat_tau(self) -> float:
+        """Mirostat's target surprise"""
+
+    @mirostat_tau.setter
+    def mirostat_tau(self, arg: float, /) -> None: ...
+
+    @property
+    def mirostat_eta(self) -> float:
+        """Mirostat's learning rate"""
+
+    @mirostat_eta.setter
+    def mirostat_eta(self, arg: float, /) -> None: ...
+
+    @property
+    def dry_multiplier(self) -> float:
+        """DRY strength; 0 is off"""
+
+    @dry_multiplier.setter
+    def dry_multiplier(self, arg: float, /) -> None: ...
+
+    @property
+    def dry_base(self) -> float:
+        """DRY's exponential base"""
+
+    @dry_base.setter
+    def dry_base(self, arg: float, /) -> None: ...
+
+    @property
+    def dry_allowed_length(self) -> int:
+        """repeats this long are not penalised"""
+
+    @dry_allowed_length.setter
+    def dry_allowed_length(self, arg: int, /) -> None: ...
+
+    @property
+    def dry_penalty_last_n(self) -> int:
+        """DRY's window in tokens; 0 disables"""
+
+    @dry_penalty_last_n.setter
+    def dry_penalty_last_n(self, arg: int, /) -> None: ...
+
+    @property
+    def dry_sequence_breakers(self) -> list[str]:
+        """strings that end a DRY sequence"""
+
+    @dry_sequence_breakers.setter
+    def dry_sequence_breakers(self, arg: Sequence[str], /) -> None: ...
+
+    @property
+    def seed(self) -> int:
+        """seed of the draw (and of Mirostat)"""
+
+    @seed.setter
+    def seed(self, arg: int, /) -> None: ...
+
+    @property
+    def logit_bias(self) -> list[tuple[int, float]]:
+        """(token, value added to its logit) pairs"""
+
+    @logit_bias.setter
+    def logit_bias(self, arg: Sequence[tuple[int, float]], /) -> None: ...
+
+    @property
+    def grammar(self) -> str:
+        """GBNF grammar the output must follow; empty: none"""
+
+    @grammar.setter
+    def grammar(self, arg: str, /) -> None: ...
+
+    @property
+    def grammar_root(self) -> str:
+        """the grammar's start rule"""
+
+    @grammar_root.setter
+    def grammar_root(self, arg: str, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
 class Sampler:
     """A llama.cpp sampler chain with an optional grammar."""
 
-    def __init__(self, model: object, temperature: float, top_k: int, top_p: float, min_p: float, typical_p: float, penalty_last_n: int, repeat_penalty: float, frequency_penalty: float, presence_penalty: float, mirostat: int, mirostat_tau: float, mirostat_eta: float, dry_multiplier: float, dry_base: float, dry_allowed_length: int, dry_penalty_last_n: int, dry_sequence_breakers: Sequence[str], seed: int, logit_bias: Sequence[tuple[int, float]], grammar: str, grammar_root: str) -> None: ...
+    def __init__(self, model: object, params: SamplerParams) -> None: ...
 
     def sample(self, context: Context) -> int:
         """Choose the next token from the context's last logits."""

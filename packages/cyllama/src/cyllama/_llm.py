@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 import os
 import random
@@ -22,6 +23,7 @@ from ._sampling import Sampling
 from ._types import (
     Completion,
     FinishReason,
+    GenerateOptions,
     LoraAdapter,
     State,
     Stream,
@@ -32,6 +34,7 @@ from ._types import (
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import Unpack  # typing.Unpack from 3.11 on
 
 __all__ = ["LLM"]
 
@@ -250,15 +253,14 @@ class LLM:
         def window(n: int) -> int:
             return self.n_ctx if n == -1 else n
 
-        return _core.Sampler(
-            self._model, sampling.temperature, sampling.top_k, sampling.top_p, sampling.min_p,
-            sampling.typical_p, window(sampling.penalty_last_n), sampling.repeat_penalty,
-            sampling.frequency_penalty, sampling.presence_penalty, sampling.mirostat,
-            sampling.mirostat_tau, sampling.mirostat_eta, sampling.dry_multiplier,
-            sampling.dry_base, sampling.dry_allowed_length,
-            window(sampling.dry_penalty_last_n), list(sampling.dry_sequence_breakers), seed,
-            list(sampling.logit_bias.items()), grammar.text if grammar else "",
-            grammar.root if grammar else "root")
+        fields = {f.name: getattr(sampling, f.name) for f in dataclasses.fields(sampling)}
+        fields.update(seed=seed, penalty_last_n=window(sampling.penalty_last_n),
+                      dry_penalty_last_n=window(sampling.dry_penalty_last_n),
+                      dry_sequence_breakers=list(sampling.dry_sequence_breakers),
+                      logit_bias=list(sampling.logit_bias.items()),
+                      grammar=grammar.text if grammar else "",
+                      grammar_root=grammar.root if grammar else "root")
+        return _core.Sampler(self._model, ggml_family.params(_core.SamplerParams, **fields))
 
     def _prompt_tokens(self, prompt: str | Sequence[int], *, special: bool = False) -> list[int]:
         if isinstance(prompt, str):
@@ -281,12 +283,18 @@ class LLM:
                 "shorten the prompt or create the LLM with a larger n_ctx")
         return tokens
 
-    def _start(self, prompt: str | Sequence[int], max_tokens: int, sampling: Sampling | None,
-               stop: str | Sequence[str] | None, logprobs: int | None,
-               grammar: Grammar | str | None, json_schema: Any, special: bool = False
-               ) -> Generator[str, None, Completion]:
-        """Validate everything up front (errors raise at the call, not at the first next())."""
-        check_int("max_tokens", max_tokens, 0)
+    def _start(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
+               special: bool = False) -> Generator[str, None, Completion]:
+        """Validate everything up front (errors raise at the call, not at the first next()).
+        ``max_tokens``: the default when ``options`` has none."""
+        unknown = sorted(set(options) - set(GenerateOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(GenerateOptions.__annotations__)}")
+        max_tokens = check_int("max_tokens", options.get("max_tokens", max_tokens), 0)
+        sampling, stop = options.get("sampling"), options.get("stop")
+        logprobs, grammar = options.get("logprobs"), options.get("grammar")
+        json_schema = options.get("json_schema")
         if sampling is None:
             sampling = Sampling.GREEDY
         elif not isinstance(sampling, Sampling):
@@ -385,40 +393,27 @@ class LLM:
     def _piece_text(self, token: int) -> str:
         return bytes(self._model.token_to_piece(token, False)).decode("utf-8", errors="replace")
 
-    def generate(self, prompt: str | Sequence[int], *, max_tokens: int = 128,
-                 sampling: Sampling | None = None, stop: str | Sequence[str] | None = None,
-                 logprobs: int | None = None, grammar: Grammar | str | None = None,
-                 json_schema: Any = None) -> Completion:
+    def generate(self, prompt: str | Sequence[int], **options: Unpack[GenerateOptions]
+                 ) -> Completion:
         """Continue ``prompt`` (text, or token ids) and return the :class:`Completion`.
 
-        Parameters:
-            max_tokens: the most tokens to generate.
-            sampling: how tokens are chosen; default :attr:`Sampling.GREEDY` (deterministic).
-            stop: strings that end generation; the matched string is not part of the text.
-            logprobs: also return each token's log-probability and this many alternatives.
-            grammar: a GBNF grammar (text or :class:`Grammar`) the output must follow.
-            json_schema: a JSON schema (dict, JSON text or pydantic model class) the output
-                must validate against; the output is always parseable JSON.
+        ``options`` (:class:`GenerateOptions`): ``max_tokens`` (default 128), ``sampling``
+        (default greedy), ``stop``, ``logprobs``, ``grammar``, ``json_schema``.
 
         Generation also stops at an end-of-generation token, or when the context window is
         full. The KV cache keeps the prompt and the generated tokens: a next prompt that
         starts with them only evaluates what is new.
         """
-        return _drain(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
-                                  json_schema))
+        return _drain(self._start(prompt, options, 128))
 
-    def stream(self, prompt: str | Sequence[int], *, max_tokens: int = 128,
-               sampling: Sampling | None = None, stop: str | Sequence[str] | None = None,
-               logprobs: int | None = None, grammar: Grammar | str | None = None,
-               json_schema: Any = None) -> Stream:
+    def stream(self, prompt: str | Sequence[int], **options: Unpack[GenerateOptions]) -> Stream:
         """Like :meth:`generate`, as a :class:`Stream` of text pieces while they are produced.
 
         Pieces are whole UTF-8 characters (a character split over tokens comes out once
         complete) and never show a stop string; their join equals ``generate()``'s text for
         the same arguments and seed. Break out of the loop to cancel.
         """
-        return Stream(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
-                                  json_schema))
+        return Stream(self._start(prompt, options, 128))
 
     # -- chat -------------------------------------------------------------------------------
 
@@ -456,28 +451,22 @@ class LLM:
             eos=bytes(piece(eos, True)).decode("utf-8", "replace") if eos >= 0 else "")
 
     def chat(self, messages: Sequence[Message], *, template: str | None = None,
-             max_tokens: int = 512, sampling: Sampling | None = None,
-             stop: str | Sequence[str] | None = None, logprobs: int | None = None,
-             grammar: Grammar | str | None = None, json_schema: Any = None) -> Completion:
+             **options: Unpack[GenerateOptions]) -> Completion:
         """The assistant's reply to ``messages`` under the model's chat template.
 
         For a multi-turn conversation pass the whole history each time (with the previous
         replies as ``{"role": "assistant", ...}``): the shared prefix is still in the KV cache,
         so only the new turn is evaluated (see ``Completion.usage.cached_tokens``).
-        Other parameters are those of :meth:`generate`.
+        ``options`` are :meth:`generate`'s, with ``max_tokens`` 512 by default.
         """
         prompt = self.apply_chat_template(messages, template=template)
-        return _drain(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
-                                  json_schema, special=True))
+        return _drain(self._start(prompt, options, 512, special=True))
 
     def chat_stream(self, messages: Sequence[Message], *, template: str | None = None,
-                    max_tokens: int = 512, sampling: Sampling | None = None,
-                    stop: str | Sequence[str] | None = None, logprobs: int | None = None,
-                    grammar: Grammar | str | None = None, json_schema: Any = None) -> Stream:
+                    **options: Unpack[GenerateOptions]) -> Stream:
         """:meth:`chat` as a :class:`Stream` of text pieces."""
         prompt = self.apply_chat_template(messages, template=template)
-        return Stream(self._start(prompt, max_tokens, sampling, stop, logprobs, grammar,
-                                  json_schema, special=True))
+        return Stream(self._start(prompt, options, 512, special=True))
 
     # -- embeddings -------------------------------------------------------------------------
 

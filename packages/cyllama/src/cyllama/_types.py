@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-__all__ = ["Completion", "LoraAdapter", "State", "Stream", "Timings", "TokenLogprob", "Usage"]
+if TYPE_CHECKING:
+    from ._grammar import Grammar
+    from ._sampling import Sampling
+
+__all__ = ["Completion", "GenerateOptions", "LoraAdapter", "State", "Stream", "Timings",
+           "TokenLogprob", "Usage"]
 
 FinishReason = Literal["length", "stop", "eos"]
+
+
+class GenerateOptions(TypedDict, total=False):
+    """The keyword options of :meth:`LLM.generate`, :meth:`LLM.stream`, :meth:`LLM.chat` and
+    :meth:`LLM.chat_stream` (all optional; type checkers know them).
+
+    Keys:
+        max_tokens: the most tokens to generate (default 128; 512 for chat).
+        sampling: how tokens are chosen (:class:`Sampling`); default :attr:`Sampling.GREEDY`
+            (deterministic).
+        stop: strings that end generation; the matched string is not part of the text.
+        logprobs: also return each token's log-probability and this many alternatives (0-100).
+        grammar: a GBNF grammar (text or :class:`Grammar`) the output must follow.
+        json_schema: a JSON schema (dict, JSON text or pydantic model class) the output must
+            validate against; the output is always parseable JSON. Not with ``grammar``.
+    """
+
+    max_tokens: int
+    sampling: Sampling | None
+    stop: str | Sequence[str] | None
+    logprobs: int | None
+    grammar: Grammar | str | None
+    json_schema: Any
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ _host = ggml_family.register(_core, "cysd", __version__, library="stable-diffusi
                               system_info=_core.sd_system_info)
 
 from ._errors import BackendError, Cancelled, ComputeError, ImageError, ModelLoadError  # noqa: E402
+from ._sampling import SAMPLERS, SCHEDULERS, Sampling  # noqa: E402
 
 # The modules that need NumPy are imported when one of their names is first used.
 __getattr__, __dir__ = ggml_family.lazy_exports(__name__, dict.fromkeys(
-    ("SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"), "_sd"))
+    ("StableDiffusion", "Upscaler", "upscale"), "_sd"))
 if TYPE_CHECKING:
-    from ._sd import SAMPLERS, SCHEDULERS, StableDiffusion, Upscaler, upscale
+    from ._sd import StableDiffusion, Upscaler, upscale
 
 __all__ = [
     "SAMPLERS",
@@ -39,6 +40,7 @@ __all__ = [
     "ImageError",
     "ModelLoadError",
     "PluginError",
+    "Sampling",
     "StableDiffusion",
     "Upscaler",
     "__version__",

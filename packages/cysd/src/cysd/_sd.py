@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 import re
 import secrets
@@ -12,18 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import ggml_family
-from ggml_family.checks import check_int, check_threads, read_head
+from ggml_family.checks import check_choice, check_float, check_int, check_threads, read_head
 
 from . import _core
 from ._errors import ImageError, ModelLoadError
 from ._images import ImageInput, RawImage, from_raw, have_pil, to_raw
+from ._sampling import Sampling
 
-__all__ = ["SAMPLERS", "SCHEDULERS", "StableDiffusion", "Upscaler", "upscale"]
+__all__ = ["StableDiffusion", "Upscaler", "upscale"]
 
-#: Sampler names stable-diffusion.cpp knows (``None`` picks the model's default).
-SAMPLERS: tuple[str, ...] = tuple(_core.sample_methods())
-#: Scheduler names stable-diffusion.cpp knows (``None`` picks the model's default).
-SCHEDULERS: tuple[str, ...] = tuple(_core.schedulers())
 _WEIGHT_TYPES: dict[str, int] = dict(_core.weight_types())
 _RNGS: tuple[str, ...] = tuple(_core.rng_types())
 
@@ -31,6 +28,8 @@ _RNGS: tuple[str, ...] = tuple(_core.rng_types())
 Progress = Callable[[int, int, float], object]
 
 _MAX_SIDE = 16384
+# The model files a context can be made of, in StableDiffusion's parameter order.
+_PARTS = ("model", "diffusion_model", "vae", "clip_l", "clip_g", "t5xxl", "taesd")
 _LORA = re.compile(r"<lora:([^:>]+):([^>]+)>")
 _LORA_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt")
 
@@ -54,29 +53,8 @@ def _check_model(path: str | os.PathLike[str], what: str) -> str:
                          f"safetensors or PyTorch checkpoint); it starts with {head[:8]!r}")
 
 
-def _check_number(name: str, value: object, low: float, high: float,
-                  *, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
-    return v
-
-
-def _check_name(name: str, value: str | None, known: tuple[str, ...]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
-    if value not in known:
-        raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
-    return value
-
-
 def _check_strength(value: object) -> float:
-    return _check_number("strength", value, 0.0, 1.0, low_open=True)
+    return check_float("strength", value, 0.0, 1.0, low_open=True)
 
 
 def _check_size(name: str, value: object, multiple: int) -> int:
@@ -132,31 +110,29 @@ class StableDiffusion:
         if model is None and diffusion_model is None:
             raise ValueError("give a model (a full checkpoint) or a diffusion_model")
         #: The model files in use, by part.
-        self.paths = {key: _check_model(path, key) for key, path in (
-            ("model", model), ("diffusion_model", diffusion_model), ("vae", vae),
-            ("clip_l", clip_l), ("clip_g", clip_g), ("t5xxl", t5xxl), ("taesd", taesd))
-            if path is not None}
+        given = (model, diffusion_model, vae, clip_l, clip_g, t5xxl, taesd)
+        self.paths = {key: _check_model(path, key) for key, path in zip(_PARTS, given, strict=True)
+                      if path is not None}
         if lora_dir is not None:
             lora_path = Path(lora_dir)
             if not lora_path.is_dir():
                 raise NotADirectoryError(20, "lora_dir is not a directory", str(lora_path))
         self.lora_dir = Path(lora_dir) if lora_dir is not None else None
         self.n_threads = check_threads("n_threads", n_threads)
-        if weight_type is not None and weight_type not in _WEIGHT_TYPES:
-            raise ValueError(f"unknown weight_type {weight_type!r}; known: "
-                             f"{', '.join(_WEIGHT_TYPES)}")
-        _check_name("rng", rng, _RNGS)
+        if weight_type is not None:
+            check_choice("weight_type", weight_type, tuple(_WEIGHT_TYPES))
+        check_choice("rng", rng, _RNGS)
         self.vae_tiling = bool(vae_tiling)
         #: The ggml device the model runs on ("CPU", "CUDA0", ...).
         self.device = _device(use_gpu)
-        options: dict[str, Any] = dict(
-            self.paths, n_threads=self.n_threads, rng=_RNGS.index(rng), flash_attn=flash_attn,
-            offload_params_to_cpu=offload_params_to_cpu, keep_clip_on_cpu=keep_clip_on_cpu,
-            keep_vae_on_cpu=keep_vae_on_cpu, mmap=mmap, vae_decode_only=False,
-            device=self.device)
-        if weight_type is not None:
-            options["wtype"] = _WEIGHT_TYPES[weight_type]
-        self._ctx = _core.Context(options)
+        parts = {key: self.paths.get(key, "") for key in _PARTS}
+        self._ctx = _core.Context(ggml_family.params(
+            _core.ContextParams, **parts, n_threads=self.n_threads,
+            wtype=-1 if weight_type is None else _WEIGHT_TYPES[weight_type],
+            rng=_RNGS.index(rng), flash_attn=bool(flash_attn),
+            offload_params_to_cpu=bool(offload_params_to_cpu),
+            keep_clip_on_cpu=bool(keep_clip_on_cpu), keep_vae_on_cpu=bool(keep_vae_on_cpu),
+            mmap=bool(mmap), device=self.device))
         self._cancel = threading.Event()
         #: Image sides must be multiples of this: the VAE's scale times the diffusion model's
         #: down-sampling (64 for SD1/SD2/SDXL UNets, 16 for Flux).
@@ -181,59 +157,47 @@ class StableDiffusion:
         self._cancel.set()
 
     def txt2img(self, prompt: str, negative_prompt: str = "", *, width: int = 512,
-                height: int = 512, steps: int = 20, cfg_scale: float = 7.0,
-                sampler: str | None = None, scheduler: str | None = None,
-                seed: int | None = 42, batch_count: int = 1, clip_skip: int = -1,
-                eta: float | None = None, progress: Progress | None = None,
-                as_pil: bool | None = None) -> list[Any]:
-        """Generate ``batch_count`` images from a prompt.
+                height: int = 512, sampling: Sampling | None = None,
+                progress: Progress | None = None, as_pil: bool | None = None,
+                **options: Any) -> list[Any]:
+        """Generate ``sampling.batch_count`` images of width x height from a prompt.
 
+        ``sampling`` (:class:`Sampling`: steps, cfg_scale, sampler, scheduler, seed ...) says
+        how; its fields may also be given as keywords (``steps=4``), overriding the object's.
         Returns PIL images (RGB) when Pillow is installed (or ``as_pil=True``), else NumPy
-        arrays HxWx3 uint8. ``seed=None`` draws a random seed; the same seed and settings give
-        the same pixels. ``progress(step, steps, seconds_per_step)`` is called once per sampling
-        step; returning False cancels (raises :class:`cysd.Cancelled`).
+        arrays HxWx3 uint8. ``progress(step, steps, seconds_per_step)`` is called once per
+        sampling step; returning False cancels (raises :class:`cysd.Cancelled`).
         """
-        return self._generate(prompt, negative_prompt, width=width, height=height, steps=steps,
-                              cfg_scale=cfg_scale, sampler=sampler, scheduler=scheduler,
-                              seed=seed, batch_count=batch_count, clip_skip=clip_skip, eta=eta,
-                              progress=progress, as_pil=as_pil)
+        s = _sampling(sampling, options)
+        return self._generate(prompt, negative_prompt, s, width, height, progress, as_pil)
 
     def img2img(self, image: ImageInput, prompt: str, negative_prompt: str = "", *,
-                strength: float = 0.75, steps: int = 20, cfg_scale: float = 7.0,
-                sampler: str | None = None, scheduler: str | None = None,
-                seed: int | None = 42, batch_count: int = 1, clip_skip: int = -1,
-                eta: float | None = None, progress: Progress | None = None,
-                as_pil: bool | None = None) -> list[Any]:
+                strength: float = 0.75, sampling: Sampling | None = None,
+                progress: Progress | None = None, as_pil: bool | None = None,
+                **options: Any) -> list[Any]:
         """Redraw an RGB image (its sides: multiples of :attr:`size_multiple`) guided by a
         prompt. ``strength`` in (0, 1]: how far from the image the result may go (1: nothing of
-        it is kept)."""
+        it is kept). The other arguments are :meth:`txt2img`'s."""
+        s = _sampling(sampling, options)
         init = self._fit(to_raw(image, "image"))
-        return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
-                              steps=steps, cfg_scale=cfg_scale, sampler=sampler,
-                              scheduler=scheduler, seed=seed, batch_count=batch_count,
-                              clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
-                              init_image=init, strength=_check_strength(strength))
+        return self._generate(prompt, negative_prompt, s, init[0], init[1], progress, as_pil,
+                              init=init, strength=_check_strength(strength))
 
     def inpaint(self, image: ImageInput, mask: ImageInput, prompt: str,
-                negative_prompt: str = "", *, strength: float = 1.0, steps: int = 20,
-                cfg_scale: float = 7.0, sampler: str | None = None,
-                scheduler: str | None = None, seed: int | None = 42, batch_count: int = 1,
-                clip_skip: int = -1, eta: float | None = None,
-                progress: Progress | None = None, as_pil: bool | None = None) -> list[Any]:
+                negative_prompt: str = "", *, strength: float = 1.0,
+                sampling: Sampling | None = None, progress: Progress | None = None,
+                as_pil: bool | None = None, **options: Any) -> list[Any]:
         """Repaint the parts of an RGB image where ``mask`` (one channel, same size) is white;
-        black parts are kept."""
+        black parts are kept. The other arguments are :meth:`img2img`'s."""
+        s = _sampling(sampling, options)
         init = to_raw(image, "image")
         mask_raw = to_raw(mask, "mask")
         if mask_raw[:2] != init[:2]:
             raise ImageError(f"mask is {mask_raw[0]}x{mask_raw[1]}, the image "
                              f"{init[0]}x{init[1]}: they must be the same size")
         self._fit(init)
-        return self._generate(prompt, negative_prompt, width=init[0], height=init[1],
-                              steps=steps, cfg_scale=cfg_scale, sampler=sampler,
-                              scheduler=scheduler, seed=seed, batch_count=batch_count,
-                              clip_skip=clip_skip, eta=eta, progress=progress, as_pil=as_pil,
-                              init_image=init, mask_image=mask_raw,
-                              strength=_check_strength(strength))
+        return self._generate(prompt, negative_prompt, s, init[0], init[1], progress, as_pil,
+                              init=init, mask=mask_raw, strength=_check_strength(strength))
 
     def _fit(self, init: RawImage) -> RawImage:
         """``init`` (a starting image), checked that its sides fit the model."""
@@ -267,41 +231,28 @@ class StableDiffusion:
             found[key] = found.get(key, 0.0) + w
         return _LORA.sub("", prompt), list(found.items())
 
-    def _generate(self, prompt: str, negative_prompt: str, *, width: int, height: int,
-                  steps: int, cfg_scale: float, sampler: str | None, scheduler: str | None,
-                  seed: int | None, batch_count: int, clip_skip: int, eta: float | None,
-                  progress: Progress | None, as_pil: bool | None,
-                  init_image: RawImage | None = None, mask_image: RawImage | None = None,
+    def _generate(self, prompt: str, negative_prompt: str, sampling: Sampling, width: int,
+                  height: int, progress: Progress | None, as_pil: bool | None, *,
+                  init: RawImage | None = None, mask: RawImage | None = None,
                   strength: float = 0.75) -> list[Any]:
         for name, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
             if not isinstance(text, str):
                 raise TypeError(f"{name} must be a str, not {type(text).__name__}")
         width = _check_size("width", width, self.size_multiple)
         height = _check_size("height", height, self.size_multiple)
-        check_int("steps", steps, 1, 1000)
-        cfg = _check_number("cfg_scale", cfg_scale, 0.0, 100.0)
-        _check_name("sampler", sampler, SAMPLERS)
-        _check_name("scheduler", scheduler, SCHEDULERS)
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        check_int("seed", seed, 0, 2**63 - 1)
-        check_int("batch_count", batch_count, 1, 64)
-        check_int("clip_skip", clip_skip, -1, 12)
-        if eta is not None:
-            eta = _check_number("eta", eta, 0.0, 10.0)
         if progress is not None and not callable(progress):
             raise TypeError("progress must be callable(step, steps, seconds_per_step)")
         if as_pil and not have_pil():
             raise ImportError("as_pil=True needs Pillow: pip install cysd[pil]")
         clean_prompt, loras = self._loras(prompt)
-        options: dict[str, Any] = {
-            "prompt": clean_prompt, "negative_prompt": negative_prompt, "width": width,
-            "height": height, "steps": steps, "cfg_scale": cfg, "sampler": sampler,
-            "scheduler": scheduler, "seed": seed, "batch_count": batch_count,
-            "clip_skip": clip_skip, "eta": eta, "strength": strength,
-            "vae_tiling": self.vae_tiling, "init_image": init_image, "mask_image": mask_image,
-            "loras": loras,
-        }
+        seed = secrets.randbelow(2**31) if sampling.seed is None else sampling.seed
+        fields = dataclasses.asdict(sampling)
+        fields.update(sampler=sampling.sampler or "", scheduler=sampling.scheduler or "",
+                      seed=seed)
+        params = ggml_family.params(
+            _core.GenerateParams, **fields, prompt=clean_prompt,
+            negative_prompt=negative_prompt, width=width, height=height, strength=strength,
+            vae_tiling=self.vae_tiling, loras=loras)
         self._cancel.clear()
         cancel = self._cancel
 
@@ -310,9 +261,17 @@ class StableDiffusion:
                 return False
             return not cancel.is_set()
 
-        raws = self._ctx.generate(options, on_step)
+        raws = self._ctx.generate(params, init, mask, on_step)
         pil = have_pil() if as_pil is None else as_pil
         return [from_raw(r, pil) for r in raws]
+
+
+def _sampling(sampling: Sampling | None, options: dict[str, Any]) -> Sampling:
+    """``sampling`` (default ``Sampling()``) with ``options`` (its fields) replaced: checked."""
+    if sampling is not None and not isinstance(sampling, Sampling):
+        raise TypeError(f"sampling must be a cysd.Sampling, not {type(sampling).__name__}")
+    base = sampling or Sampling()
+    return dataclasses.replace(base, **options) if options else base
 
 
 class Upscaler:
@@ -327,8 +286,9 @@ class Upscaler:
         check_int("tile_size", tile_size, 16, 4096)
         #: The ggml device the model runs on (``use_gpu`` as for :class:`StableDiffusion`).
         self.device = _device(use_gpu)
-        self._ctx = _core.Upscaler(self.path, self.n_threads, tile_size, offload_params_to_cpu,
-                                   direct, self.device)
+        self._ctx = _core.Upscaler(self.path, n_threads=self.n_threads, tile_size=tile_size,
+                                   offload_params_to_cpu=bool(offload_params_to_cpu),
+                                   direct=bool(direct), device=self.device)
 
     @property
     def factor(self) -> int:

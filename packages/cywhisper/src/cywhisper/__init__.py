@@ -21,6 +21,7 @@ _host = ggml_family.register(_core, "cywhisper", __version__, library="whisper.c
                               library_version=_core.whisper_version(),
                               system_info=_core.whisper_system_info)
 
+from ._decoding import Decoding  # noqa: E402
 from ._errors import AudioError, BackendError, ComputeError, ModelLoadError  # noqa: E402
 from ._results import Segment, Token, Transcript, Word  # noqa: E402
 
@@ -36,6 +37,7 @@ __all__ = [
     "AudioError",
     "BackendError",
     "ComputeError",
+    "Decoding",
     "GgmlPluginWarning",
     "ModelLoadError",
     "PluginError",

@@ -54,6 +54,90 @@ def backends() -> list[dict[str, Any]]:
     Registered backends: name, devices (name, description, type, memory) and features.
     """
 
+class FullParams:
+    """The settings of one whisper_full run (see cywhisper.Decoding)."""
+
+    def __init__(self) -> None: ...
+
+    @property
+    def n_threads(self) -> int:
+        """CPU threads"""
+
+    @n_threads.setter
+    def n_threads(self, arg: int, /) -> None: ...
+
+    @property
+    def language(self) -> str:
+        """language code, or 'auto' to detect it"""
+
+    @language.setter
+    def language(self, arg: str, /) -> None: ...
+
+    @property
+    def translate(self) -> bool:
+        """translate into English"""
+
+    @translate.setter
+    def translate(self, arg: bool, /) -> None: ...
+
+    @property
+    def initial_prompt(self) -> str:
+        """text conditioning the first window; empty: none"""
+
+    @initial_prompt.setter
+    def initial_prompt(self, arg: str, /) -> None: ...
+
+    @property
+    def beam_size(self) -> int:
+        """beam search with this many beams; 0: greedy"""
+
+    @beam_size.setter
+    def beam_size(self, arg: int, /) -> None: ...
+
+    @property
+    def temperature(self) -> float:
+        """sampling temperature of the first attempt"""
+
+    @temperature.setter
+    def temperature(self, arg: float, /) -> None: ...
+
+    @property
+    def fallback(self) -> bool:
+        """decode a failed window again at a higher temperature"""
+
+    @fallback.setter
+    def fallback(self, arg: bool, /) -> None: ...
+
+    @property
+    def token_timestamps(self) -> bool:
+        """time every token"""
+
+    @token_timestamps.setter
+    def token_timestamps(self, arg: bool, /) -> None: ...
+
+    @property
+    def max_len(self) -> int:
+        """longest segment in characters; 0: no limit"""
+
+    @max_len.setter
+    def max_len(self, arg: int, /) -> None: ...
+
+    @property
+    def split_on_word(self) -> bool:
+        """split segments at word boundaries (max_len)"""
+
+    @split_on_word.setter
+    def split_on_word(self, arg: bool, /) -> None: ...
+
+    @property
+    def vad_model(self) -> str:
+        """Silero VAD model file; empty: no VAD"""
+
+    @vad_model.setter
+    def vad_model(self, arg: str, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
 class Whisper:
     """A loaded whisper.cpp model with its decoding state."""
 
@@ -62,7 +146,7 @@ class Whisper:
     @property
     def path(self) -> str: ...
 
-    def full(self, pcm: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], options: dict[str, Any], on_segment: object | None = None, on_progress: object | None = None) -> int:
+    def full(self, pcm: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], params: FullParams, on_segment: object | None = None, on_progress: object | None = None) -> int:
         """
         Transcribe 16 kHz mono float32 samples; returns the number of segments.
         """

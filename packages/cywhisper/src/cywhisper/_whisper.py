@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import queue
@@ -13,10 +14,11 @@ from typing import Any
 
 import ggml_family
 import numpy as np
-from ggml_family.checks import check_int, check_model_file, check_threads
+from ggml_family.checks import check_model_file, check_threads
 
 from . import _core
 from ._audio import SAMPLE_RATE, AudioInput, load_audio
+from ._decoding import Decoding
 from ._errors import AudioError, ModelLoadError
 from ._results import Segment, Token, Transcript, Word
 
@@ -191,42 +193,32 @@ class Whisper:
             raise ValueError(f"language={language!r}: this model is English-only")
         return code
 
-    def _prepare(self, audio: AudioInput, sample_rate: int | None, language: str | None,
-                 translate: bool, word_timestamps: bool, initial_prompt: str | None,
-                 beam_size: int | None, temperature: float, fallback: bool,
-                 vad: str | os.PathLike[str] | None, max_segment_chars: int | None
-                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    def _prepare(self, audio: AudioInput, sample_rate: int | None, decoding: Decoding | None,
+                 options: dict[str, Any]) -> tuple[np.ndarray, Decoding, Any]:
+        """The audio as 16 kHz samples, the decoding settings (``options`` override
+        ``decoding``'s fields) and whisper_full's parameters; every check made here, before
+        any work."""
+        if decoding is not None and not isinstance(decoding, Decoding):
+            raise TypeError(f"decoding must be a cywhisper.Decoding, not "
+                            f"{type(decoding).__name__}")
+        d = dataclasses.replace(decoding or Decoding(), **options) if options else (
+            decoding or Decoding())
+        language = self._language(d.language)
+        if d.translate and not self.is_multilingual:
+            raise ValueError("translate=True needs a multilingual model; this one is English-only")
         pcm = load_audio(audio, sample_rate)
         if len(pcm) < _MIN_SECONDS * SAMPLE_RATE:
             raise AudioError(f"audio is {len(pcm) / SAMPLE_RATE * 1000:.0f} ms long; whisper.cpp "
                              f"needs at least {_MIN_SECONDS * 1000:.0f} ms")
-        opts: dict[str, Any] = {"n_threads": self.n_threads, "language": self._language(language),
-                                "translate": bool(translate),
-                                "token_timestamps": bool(word_timestamps)}
-        if translate and not self.is_multilingual:
-            raise ValueError("translate=True needs a multilingual model; this one is English-only")
-        if initial_prompt is not None:
-            if not isinstance(initial_prompt, str):
-                raise TypeError("initial_prompt must be a str")
-            opts["initial_prompt"] = initial_prompt
-        if beam_size is not None:
-            opts["beam_size"] = check_int("beam_size", beam_size, 1, 16)
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
-                math.isfinite(temperature) and 0 <= temperature <= 1):
-            raise ValueError(f"temperature must be in [0, 1], got {temperature!r}")
-        opts["temperature"] = float(temperature)
-        if not fallback:
-            opts["temperature_inc"] = 0.0
-        if max_segment_chars is not None:
-            opts["max_len"] = check_int("max_segment_chars", max_segment_chars, 1)
-            opts["split_on_word"] = True
-            opts["token_timestamps"] = True
-        if vad is not None:
-            vad_path = Path(vad)
-            if not vad_path.is_file():
-                raise FileNotFoundError(2, "VAD model file not found", str(vad_path))
-            opts["vad_model"] = str(vad_path)
-        return pcm, opts
+        split = d.max_segment_chars is not None
+        params = ggml_family.params(
+            _core.FullParams, n_threads=self.n_threads, language=language,
+            translate=bool(d.translate), initial_prompt=d.initial_prompt or "",
+            beam_size=d.beam_size or 0, temperature=d.temperature, fallback=bool(d.fallback),
+            token_timestamps=bool(d.word_timestamps) or split,
+            max_len=d.max_segment_chars or 0, split_on_word=split,
+            vad_model=str(d.vad) if d.vad is not None else "")
+        return pcm, d, params
 
     def _segment(self, raw: tuple[Any, ...], duration: float, words: bool) -> Segment:
         t0, t1, text, no_speech, _turn, toks = raw
@@ -266,66 +258,48 @@ class Whisper:
             raise RuntimeError("this Whisper is busy with another transcription (a segment "
                                "iterator not yet exhausted, or another thread)")
 
-    def transcribe(self, audio: AudioInput, *, sample_rate: int | None = None,
-                   language: str | None = None, translate: bool = False,
-                   word_timestamps: bool = False, initial_prompt: str | None = None,
-                   beam_size: int | None = None, temperature: float = 0.0,
-                   fallback: bool = True, vad: str | os.PathLike[str] | None = None,
-                   max_segment_chars: int | None = None,
-                   progress: Progress | None = None) -> Transcript:
+    def transcribe(self, audio: AudioInput, decoding: Decoding | None = None, *,
+                   sample_rate: int | None = None, progress: Progress | None = None,
+                   **options: Any) -> Transcript:
         """Transcribe (or translate to English) ``audio``.
 
         Parameters:
             audio: a file path (WAV; other formats with ``cywhisper[audio]``), or a NumPy array
                 of samples (float in [-1, 1] or int16; (samples,) or (samples, channels)).
+            decoding: how to decode (:class:`Decoding`); default ``Decoding()``.
             sample_rate: the array's sample rate (default 16000; others are resampled).
-            language: a code ("en", "de" ...); None: "auto" for multilingual models, else "en".
-            translate: translate into English.
-            word_timestamps: time each word (``Segment.words``) and token.
-            initial_prompt: text that conditions the first window (names, spelling, style).
-            beam_size: beam search with this many beams; None decodes greedily.
-            temperature: sampling temperature of the first attempt.
-            fallback: when a window's decoding fails whisper's quality checks (repetitive,
-                improbable), decode it again at a temperature 0.2 higher, up to 1.0.
-            vad: a Silero VAD model file (whisper.cpp format): only speech is transcribed.
-            max_segment_chars: split segments at words to at most this many characters.
             progress: called with the percentage done; raising from it cancels (the exception
                 propagates).
+            options: fields of :class:`Decoding` (``language="de"``, ``beam_size=5`` ...),
+                overriding ``decoding``'s.
         """
-        pcm, opts = self._prepare(audio, sample_rate, language, translate, word_timestamps,
-                                  initial_prompt, beam_size, temperature, fallback, vad,
-                                  max_segment_chars)
+        pcm, d, params = self._prepare(audio, sample_rate, decoding, options)
         duration = len(pcm) / SAMPLE_RATE
         report = _Progress(progress)
         self._acquire()
         try:
-            n = self._core.full(pcm, opts, None, report if progress else None)
+            n = self._core.full(pcm, params, None, report if progress else None)
             report.done()
             segments = tuple(self._segment(self._core.segment(i), duration,
-                                           word_timestamps) for i in range(n))
+                                           d.word_timestamps) for i in range(n))
             lang = _core.lang_str(self._core.lang_id()) if self.is_multilingual else "en"
         finally:
             self._lock.release()
-        return Transcript(language=lang or opts["language"], segments=segments, duration=duration)
+        return Transcript(language=lang or params.language, segments=segments,
+                          duration=duration)
 
-    def transcribe_iter(self, audio: AudioInput, *, sample_rate: int | None = None,
-                        language: str | None = None, translate: bool = False,
-                        word_timestamps: bool = False, initial_prompt: str | None = None,
-                        beam_size: int | None = None, temperature: float = 0.0,
-                        fallback: bool = True, vad: str | os.PathLike[str] | None = None,
-                        max_segment_chars: int | None = None,
-                        progress: Progress | None = None) -> Iterator[Segment]:
+    def transcribe_iter(self, audio: AudioInput, decoding: Decoding | None = None, *,
+                        sample_rate: int | None = None, progress: Progress | None = None,
+                        **options: Any) -> Iterator[Segment]:
         """Like :meth:`transcribe`, yielding each segment as soon as it is decoded.
 
         Decoding runs in a worker thread from the first ``next()``; breaking out of the loop
         cancels it. Arguments are checked at the call.
         """
-        pcm, opts = self._prepare(audio, sample_rate, language, translate, word_timestamps,
-                                  initial_prompt, beam_size, temperature, fallback, vad,
-                                  max_segment_chars)
-        return self._iterate(pcm, opts, progress, word_timestamps)
+        pcm, d, params = self._prepare(audio, sample_rate, decoding, options)
+        return self._iterate(pcm, params, progress, d.word_timestamps)
 
-    def _iterate(self, pcm: np.ndarray, opts: dict[str, Any], progress: Progress | None,
+    def _iterate(self, pcm: np.ndarray, params: Any, progress: Progress | None,
                  words: bool) -> Iterator[Segment]:
         duration = len(pcm) / SAMPLE_RATE
         items: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -338,7 +312,7 @@ class Whisper:
 
         def work() -> None:
             try:
-                self._core.full(pcm, opts, on_segment, report if progress else None)
+                self._core.full(pcm, params, on_segment, report if progress else None)
                 report.done()
                 items.put(("done", None))
             except BaseException as e:  # handed to the consuming thread

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._host import Host, add_dll_directory, host, hosts, register, sync_log_levels
 from ._lazy import lazy_exports
+from ._params import params
 from ._plugins import (
     ENTRY_POINT_GROUP,
     BackendPlugin,
@@ -36,6 +37,7 @@ __all__ = [
     "host",
     "hosts",
     "lazy_exports",
+    "params",
     "plugin_problems",
     "register",
     "sync_log_levels",

@@ -30,15 +30,16 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
 def check_float(name: str, value: object, low: float | None = None, high: float | None = None,
                 *, low_open: bool = False) -> float:
     """``value`` as a float if it is a finite number within the bounds (``low_open``: ``low``
-    itself excluded); TypeError for a non-number (or a bool), ValueError naming ``name``."""
+    itself excluded); TypeError for a non-number (or a bool), ValueError naming ``name`` and
+    the bounds (NaN and infinities are out of any; without bounds: "must be finite")."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     v = float(value)
-    if not math.isfinite(v):
+    if not math.isfinite(v) and low is None and high is None:
         raise ValueError(f"{name} must be finite, got {value}")
     below = low is not None and (v < low or (low_open and v == low))
     above = high is not None and v > high
-    if below or above:
+    if below or above or not math.isfinite(v):
         if low is not None and high is not None:
             bound = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
         elif low is not None:
