@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-import math
 import os
 import random
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import ggml_family
-from ggml_family.checks import check_int, check_model_file, check_threads
+from ggml_family.checks import check_float, check_int, check_model_file, check_threads
 
 from . import _chat, _core
 from ._chat import Message
@@ -43,12 +42,6 @@ _POOLING = {"mean": 1, "cls": 2, "last": 3}
 def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path:
     return check_model_file(path, magic=b"GGUF", kind="GGUF file", error=ModelLoadError,
                             what=what)
-
-
-def _scale(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"scale must be a finite number, got {value!r}")
-    return float(value)
 
 
 def _check_stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -524,8 +517,9 @@ class LLM:
 
         Changing adapters empties the KV cache (its values were computed without them).
         """
+        weight = check_float("scale", scale)
         p = _check_model_file(path, "LoRA adapter")
-        adapter = LoraAdapter(_core.LoraAdapter(self._model, str(p)), str(p), _scale(scale))
+        adapter = LoraAdapter(_core.LoraAdapter(self._model, str(p)), str(p), weight)
         self._loras.append(adapter)
         self._apply_loras()
         return adapter
@@ -533,7 +527,7 @@ class LLM:
     def set_lora_scale(self, adapter: LoraAdapter, scale: float) -> None:
         """Change an applied adapter's scale (0 disables it without unloading)."""
         self._lora_index(adapter)
-        adapter.scale = _scale(scale)
+        adapter.scale = check_float("scale", scale)
         self._apply_loras()
 
     def remove_lora(self, adapter: LoraAdapter) -> None:

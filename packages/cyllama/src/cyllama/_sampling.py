@@ -7,23 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from ggml_family.checks import check_float, check_int
+
 __all__ = ["Sampling"]
 
 _DRY_BREAKERS = ("\n", ":", '"', "*")
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
-
-
-def _integer(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -82,46 +70,31 @@ class Sampling:
     GREEDY: ClassVar[Sampling]
 
     def __post_init__(self) -> None:
-        temperature = _number("temperature", self.temperature)
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if _integer("top_k", self.top_k) < 0:
-            raise ValueError(f"top_k must be >= 0 (0 keeps all tokens), got {self.top_k}")
-        for name in ("top_p", "typical_p"):
-            v = _number(name, getattr(self, name))
-            if not 0 < v <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {v}")
-        min_p = _number("min_p", self.min_p)
-        if not 0 <= min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1], got {min_p}")
-        if _number("repeat_penalty", self.repeat_penalty) <= 0:
-            raise ValueError(f"repeat_penalty must be > 0 (1 is off), got {self.repeat_penalty}")
-        _number("frequency_penalty", self.frequency_penalty)
-        _number("presence_penalty", self.presence_penalty)
-        for name in ("penalty_last_n", "dry_penalty_last_n"):
-            if _integer(name, getattr(self, name)) < -1:
-                raise ValueError(f"{name} must be >= -1 (-1 is the whole context), "
-                                 f"got {getattr(self, name)}")
-        if _integer("mirostat", self.mirostat) not in (0, 1, 2):
-            raise ValueError(f"mirostat must be 0, 1 or 2, got {self.mirostat}")
-        for name in ("mirostat_tau", "mirostat_eta"):
-            if _number(name, getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if _number("dry_multiplier", self.dry_multiplier) < 0:
-            raise ValueError(f"dry_multiplier must be >= 0, got {self.dry_multiplier}")
-        if _number("dry_base", self.dry_base) <= 1:
-            raise ValueError(f"dry_base must be > 1, got {self.dry_base}")
-        if _integer("dry_allowed_length", self.dry_allowed_length) < 0:
-            raise ValueError(f"dry_allowed_length must be >= 0, got {self.dry_allowed_length}")
+        check_float("temperature", self.temperature, 0)
+        check_int("top_k", self.top_k, 0)
+        check_float("top_p", self.top_p, 0, 1, low_open=True)
+        check_float("typical_p", self.typical_p, 0, 1, low_open=True)
+        check_float("min_p", self.min_p, 0, 1)
+        check_float("repeat_penalty", self.repeat_penalty, 0, low_open=True)
+        check_float("frequency_penalty", self.frequency_penalty)
+        check_float("presence_penalty", self.presence_penalty)
+        check_int("penalty_last_n", self.penalty_last_n, -1)
+        check_int("dry_penalty_last_n", self.dry_penalty_last_n, -1)
+        check_int("mirostat", self.mirostat, 0, 2)
+        check_float("mirostat_tau", self.mirostat_tau, 0, low_open=True)
+        check_float("mirostat_eta", self.mirostat_eta, 0, low_open=True)
+        check_float("dry_multiplier", self.dry_multiplier, 0)
+        check_float("dry_base", self.dry_base, 1, low_open=True)
+        check_int("dry_allowed_length", self.dry_allowed_length, 0)
         if isinstance(self.dry_sequence_breakers, str) or not all(
                 isinstance(s, str) and s for s in self.dry_sequence_breakers):
             raise TypeError("dry_sequence_breakers must be a sequence of non-empty strings")
         for token, bias in dict(self.logit_bias).items():
-            _integer("logit_bias token id", token)
+            check_int("logit_bias token id", token, 0)
             if isinstance(bias, bool) or not isinstance(bias, int | float) or math.isnan(bias):
                 raise ValueError(f"logit_bias[{token}] must be a number, got {bias!r}")
-        if self.seed is not None and not 0 <= _integer("seed", self.seed) < 2**32:
-            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
+        if self.seed is not None:
+            check_int("seed", self.seed, 0, 2**32 - 1)
         # Own copies: later changes to the caller's list or dict do not leak in.
         object.__setattr__(self, "dry_sequence_breakers", tuple(self.dry_sequence_breakers))
         object.__setattr__(self, "logit_bias", dict(self.logit_bias))

@@ -186,7 +186,7 @@ class Host:
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly description of the ggml build, modules and registered devices."""
-        self.load_plugins()
+        plugins = self.load_plugins()
         if self.cpu_module is None:
             self.choose_cpu()  # the module another host loaded: score ours for the record
         return {
@@ -203,7 +203,7 @@ class Host:
             "cpu_module_loaded_by": _cpu_loaded_by.get(self.fingerprint, "another package"),
             "cpu_scores": dict(self.cpu_scores),
             "cpu_errors": dict(self.cpu_errors),
-            "plugins": [vars(p) for p in self.load_plugins()],
+            "plugins": [vars(p) for p in plugins],
             "backends": self.core.backends(),
             "system_info": self.system_info() if self.system_info else None,
         }

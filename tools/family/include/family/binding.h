@@ -86,7 +86,8 @@ struct nonzero_status {
 };
 
 // Runs `f`, an upstream call, the family's way and returns its result: in a log_scope, with the
-// GIL released (so `f` must not touch Python objects, unless it takes the GIL back itself). A
+// GIL released (call it with the GIL held; `f` must not touch Python objects unless it takes
+// the GIL back itself). A
 // C++ exception thrown by upstream raises `kind` as "what (exception text)"; a result that
 // `failed` calls a failure (true, or a non-empty detail to append to `what`) raises `kind` as
 // "what[detail] (lines upstream logged meanwhile)". A Python error raised by a callback inside
