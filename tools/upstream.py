@@ -141,7 +141,11 @@ def _unpack(entry: Entry, archive: Path, target: Path) -> None:
         for m in members:
             if m.name.startswith(prefix):
                 m.name = m.name[len(prefix):]
-                if not any(m.name == d or m.name.startswith(d + "/") for d in entry.drop):
+                # A submodule's ".git" file points into a checkout that is not there: it would
+                # only make git (and our patches) look for that repository.
+                dropped = m.name == ".git" or any(
+                    m.name == d or m.name.startswith(d + "/") for d in entry.drop)
+                if not dropped:
                     chosen.append(m)
         if not chosen:
             raise UpstreamError(

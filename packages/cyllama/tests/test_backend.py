@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -81,3 +82,25 @@ def test_exported_symbols_of_extension() -> None:
         pytest.skip("nm is not available")
     symbols = [line.split()[-1] for line in nm.stdout.splitlines() if line.strip()]
     assert symbols == ["PyInit__core"]
+
+
+def test_every_cpu_variant_that_scores_runs_int8_kernels() -> None:
+    """Each CPU module the scorer calls runnable here really runs a quantized prompt: Q8_0
+    weights take the int8 kernels (VNNI, AMX tiles) where they exist. On a Sapphire Rapids the
+    pinned AMX code used to die with SIGILL (tools/patches/llama.cpp/0001)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
+    from tiny_llama import tiny_llama
+
+    model = tiny_llama(q8_0=True)
+    scores = cyllama.info()["cpu_scores"]
+    assert isinstance(scores, dict)
+    runnable = sorted(v for v, s in scores.items() if s > 0)
+    code = (f"import cyllama; llm = cyllama.LLM({str(model)!r}, n_ctx=128, n_threads=2); "
+            "print(cyllama.info()['cpu_module']); "
+            "print(repr(llm.generate('The capital of France is the city of', max_tokens=6).text))")
+    for variant in runnable:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "CYLLAMA_CPU_VARIANT": variant}, timeout=120)
+        assert out.returncode == 0, f"{variant}: exit {out.returncode}\n{out.stderr[-2000:]}"
+        module, text = out.stdout.splitlines()[-2:]
+        assert variant in module and len(text) > 2, (variant, out.stdout)
