@@ -97,3 +97,29 @@ def test_read_head_and_model_file(tmp_path: Path) -> None:
                          what="LoRA adapter", hints={b"lmgg": " (a whisper.cpp model?)"})
     assert str(e.value) == (f"LoRA adapter file {other} is not a GGUF file (it starts with "
                             "b'lmgg', not b'GGUF') (a whisper.cpp model?)")
+
+
+def test_check_settings() -> None:
+    """A settings object, its default, and keyword overrides checked again by the class."""
+    from dataclasses import dataclass
+
+    from ggml_family.checks import check_settings
+
+    @dataclass(frozen=True)
+    class Decoding:
+        beams: int = 1
+
+        def __post_init__(self) -> None:
+            check_int("beams", self.beams, 1, 8)
+
+    assert check_settings("decoding", None, Decoding, {}) == Decoding()
+    fixed = Decoding(beams=2)
+    assert check_settings("decoding", fixed, Decoding, {}) is fixed
+    assert check_settings("decoding", None, Decoding, {}, default=fixed) is fixed
+    assert check_settings("decoding", fixed, Decoding, {"beams": 4}) == Decoding(beams=4)
+    with pytest.raises(ValueError, match=r"^beams must be in \[1, 8\], got 9$"):
+        check_settings("decoding", fixed, Decoding, {"beams": 9})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'beam'"):
+        check_settings("decoding", None, Decoding, {"beam": 2})
+    with pytest.raises(TypeError, match=r"^decoding must be a test_checks\.Decoding, not dict$"):
+        check_settings("decoding", {"beams": 2}, Decoding, {})  # type: ignore[arg-type]

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import ggml_family
-from ggml_family.checks import check_float, check_int, check_model_file, check_threads
+from ggml_family.checks import (
+    check_float,
+    check_int,
+    check_model_file,
+    check_settings,
+    check_threads,
+)
 
 from . import _chat, _core
 from ._chat import Message
@@ -288,10 +294,7 @@ class LLM:
         sampling, stop = options.get("sampling"), options.get("stop")
         logprobs, grammar = options.get("logprobs"), options.get("grammar")
         json_schema = options.get("json_schema")
-        if sampling is None:
-            sampling = Sampling.GREEDY
-        elif not isinstance(sampling, Sampling):
-            raise TypeError(f"sampling must be a cyllama.Sampling, not {type(sampling).__name__}")
+        sampling = check_settings("sampling", sampling, Sampling, {}, default=Sampling.GREEDY)
         stops = _check_stop(stop)
         if logprobs is not None:
             check_int("logprobs", logprobs, 0, 100)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import ggml_family
-from ggml_family.checks import check_choice, check_float, check_int, check_threads, read_head
+from ggml_family.checks import (
+    check_choice,
+    check_float,
+    check_int,
+    check_settings,
+    check_threads,
+    read_head,
+)
 
 from . import _core
 from ._errors import ImageError, ModelLoadError
@@ -168,7 +175,7 @@ class StableDiffusion:
         arrays HxWx3 uint8. ``progress(step, steps, seconds_per_step)`` is called once per
         sampling step; returning False cancels (raises :class:`cysd.Cancelled`).
         """
-        s = _sampling(sampling, options)
+        s = check_settings("sampling", sampling, Sampling, options)
         return self._generate(prompt, negative_prompt, s, width, height, progress, as_pil)
 
     def img2img(self, image: ImageInput, prompt: str, negative_prompt: str = "", *,
@@ -178,7 +185,7 @@ class StableDiffusion:
         """Redraw an RGB image (its sides: multiples of :attr:`size_multiple`) guided by a
         prompt. ``strength`` in (0, 1]: how far from the image the result may go (1: nothing of
         it is kept). The other arguments are :meth:`txt2img`'s."""
-        s = _sampling(sampling, options)
+        s = check_settings("sampling", sampling, Sampling, options)
         init = self._fit(to_raw(image, "image"))
         return self._generate(prompt, negative_prompt, s, init[0], init[1], progress, as_pil,
                               init=init, strength=_check_strength(strength))
@@ -189,7 +196,7 @@ class StableDiffusion:
                 as_pil: bool | None = None, **options: Any) -> list[Any]:
         """Repaint the parts of an RGB image where ``mask`` (one channel, same size) is white;
         black parts are kept. The other arguments are :meth:`img2img`'s."""
-        s = _sampling(sampling, options)
+        s = check_settings("sampling", sampling, Sampling, options)
         init = to_raw(image, "image")
         mask_raw = to_raw(mask, "mask")
         if mask_raw[:2] != init[:2]:
@@ -264,14 +271,6 @@ class StableDiffusion:
         raws = self._ctx.generate(params, init, mask, on_step)
         pil = have_pil() if as_pil is None else as_pil
         return [from_raw(r, pil) for r in raws]
-
-
-def _sampling(sampling: Sampling | None, options: dict[str, Any]) -> Sampling:
-    """``sampling`` (default ``Sampling()``) with ``options`` (its fields) replaced: checked."""
-    if sampling is not None and not isinstance(sampling, Sampling):
-        raise TypeError(f"sampling must be a cysd.Sampling, not {type(sampling).__name__}")
-    base = sampling or Sampling()
-    return dataclasses.replace(base, **options) if options else base
 
 
 class Upscaler:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import queue
@@ -14,7 +13,7 @@ from typing import Any
 
 import ggml_family
 import numpy as np
-from ggml_family.checks import check_model_file, check_threads
+from ggml_family.checks import check_model_file, check_settings, check_threads
 
 from . import _core
 from ._audio import SAMPLE_RATE, AudioInput, load_audio
@@ -198,11 +197,7 @@ class Whisper:
         """The audio as 16 kHz samples, the decoding settings (``options`` override
         ``decoding``'s fields) and whisper_full's parameters; every check made here, before
         any work."""
-        if decoding is not None and not isinstance(decoding, Decoding):
-            raise TypeError(f"decoding must be a cywhisper.Decoding, not "
-                            f"{type(decoding).__name__}")
-        d = dataclasses.replace(decoding or Decoding(), **options) if options else (
-            decoding or Decoding())
+        d = check_settings("decoding", decoding, Decoding, options)
         language = self._language(d.language)
         if d.translate and not self.is_multilingual:
             raise ValueError("translate=True needs a multilingual model; this one is English-only")

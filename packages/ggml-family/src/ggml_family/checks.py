@@ -7,13 +7,17 @@ is a TypeError, a value out of range a ValueError, and both name the parameter.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["check_choice", "check_float", "check_int", "check_model_file", "check_threads",
-           "read_head"]
+__all__ = ["check_choice", "check_float", "check_int", "check_model_file", "check_settings",
+           "check_threads", "read_head"]
+
+T = TypeVar("T")
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
@@ -92,3 +96,15 @@ def check_model_file(path: str | os.PathLike[str], *, magic: bytes, kind: str,
         raise error(f"{what} file {p} is not a {kind} (it starts with {head!r}, not {magic!r})"
                     f"{hint}")
     return p
+
+
+def check_settings(name: str, value: T | None, cls: type[T], options: Mapping[str, Any], *,
+                   default: T | None = None) -> T:
+    """A settings object (a frozen, self-checking dataclass such as ``Decoding``): ``value``, or
+    ``default`` (else ``cls()``) when None, with the fields named in ``options`` replaced and
+    checked again. TypeError names ``name`` for another type, or the unknown field."""
+    if value is not None and not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__module__.split('.')[0]}.{cls.__name__}, not "
+                        f"{type(value).__name__}")
+    base = value if value is not None else default if default is not None else cls()
+    return dataclasses.replace(base, **options) if options else base  # type: ignore[type-var]
