@@ -17,7 +17,7 @@ from importlib import metadata
 from typing import Any
 
 from . import FAMILY_API, HOST_ENTRY_POINT_GROUP, __version__, hosts
-from .cli import describe_backends, describe_plugins, run_command
+from .cli import describe_backends, describe_cpu, describe_plugins, run_command
 
 
 def collect() -> dict[str, Any]:
@@ -59,11 +59,7 @@ def describe_all(data: dict[str, Any]) -> list[str]:
         first = group[0]
         out.append(f"ggml {first['ggml_version']} build {fp} "
                    f"(one registry for {', '.join(h['package'] for h in group)}):")
-        section = [f"CPU module: {first['cpu_module']} (loaded by "
-                   f"{first['cpu_module_loaded_by']})"]
-        ranked = sorted(first["cpu_scores"].items(), key=lambda kv: -kv[1])
-        section.append("CPU variants (score, 0 = cannot run here): "
-                       + ", ".join(f"{name} {score}" for name, score in ranked))
+        section = describe_cpu(first)
         # The first host to load a plugin did it for the build; the others report "shared".
         by_name: dict[str, dict[str, Any]] = {}
         for h in group:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ._plugins import PluginInfo, entry_points, load_plugin
+from ._plugins import PluginInfo, entry_points, load_plugin, requirement
 from ._version import FAMILY_API, __version__
 
 __all__ = ["Host", "add_dll_directory", "host", "hosts", "register", "sync_log_levels"]
@@ -214,18 +214,6 @@ def _variant(path: Path) -> str:
     return stem.lstrip("-") or "default"
 
 
-def _required_range(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        for req in metadata.requires(package) or []:
-            if req.replace("_", "-").lower().startswith("ggml-family"):
-                return req.split(";")[0].strip()
-    except metadata.PackageNotFoundError:
-        pass
-    return "ggml-family"
-
-
 def register(core: ModuleType, package: str, version: str, *, library: str = "",
              library_version: str | None = None,
              system_info: Callable[[], str] | None = None) -> Host:
@@ -237,7 +225,7 @@ def register(core: ModuleType, package: str, version: str, *, library: str = "",
     api = getattr(core, "family_api", None)
     theirs = api() if callable(api) else 0
     if theirs != FAMILY_API:
-        wanted = _required_range(package)
+        wanted = requirement(package, "ggml-family") or "ggml-family"
         raise ImportError(f"{package} {version} was built for ggml-family API {theirs}, but the "
                           f"installed ggml-family {__version__} speaks API {FAMILY_API}: install "
                           f"the version {package} requires (pip install '{wanted}')")

@@ -122,21 +122,29 @@ def _disabled(name: str) -> bool:
         n.strip() for n in value.split(",")}
 
 
-def _fix_command(host: Host, dist: str | None) -> str:
-    """The pip command that installs the plugin release built for the host's ggml."""
+def requirement(package: str, dist: str, *, pinned: bool = False) -> str | None:
+    """The requirement of installed ``package`` on distribution ``dist`` (e.g.
+    ``ggml-family<0.2,>=0.1``, an extra's marker left out), ``pinned``: only an ``==`` one;
+    None if it has none (or runs from a source tree)."""
     from importlib import metadata
 
-    dist = dist or "the plugin"
     norm = dist.lower().replace("_", "-")
     try:
-        requires = metadata.requires(host.package) or []
-    except metadata.PackageNotFoundError:  # a host run from a source tree
-        requires = []
+        requires = metadata.requires(package) or []
+    except metadata.PackageNotFoundError:
+        return None
     for req in requires:
         spec = req.split(";")[0].strip()
-        if spec.lower().replace("_", "-").startswith(norm) and "==" in spec:
-            return f'pip install "{spec}"'
-    return f"pip install --upgrade {dist} {host.package}"
+        if spec.lower().replace("_", "-").startswith(norm) and (not pinned or "==" in spec):
+            return spec
+    return None
+
+
+def _fix_command(host: Host, dist: str | None) -> str:
+    """The pip command that installs the plugin release built for the host's ggml."""
+    dist = dist or "the plugin"
+    spec = requirement(host.package, dist, pinned=True)
+    return f'pip install "{spec}"' if spec else f"pip install --upgrade {dist} {host.package}"
 
 
 def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:

@@ -70,14 +70,18 @@ def describe(data: Mapping[str, Any]) -> list[str]:
     out = [f"{data['package']} {data['version']}" + (f" ({library})" if library else "")]
     out.append(f"ggml {data['ggml_version']}  ABI fingerprint {data['fingerprint']}  "
                f"backend API {data['backend_api_version']}  family API {data['family_api']}")
-    out.append(f"CPU module: {data['cpu_module']} (loaded by {data['cpu_module_loaded_by']})")
-    scores: dict[str, int] = data["cpu_scores"]
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    out.append("CPU variants (score, 0 = cannot run here): "
-               + ", ".join(f"{name} {score}" for name, score in ranked))
+    out += describe_cpu(data)
     out += describe_plugins(data["plugins"])
     out += describe_backends(data["backends"])
     return out
+
+
+def describe_cpu(data: Mapping[str, Any]) -> list[str]:
+    """The CPU module chosen (and which host loaded it) and every variant's score."""
+    ranked = sorted(data["cpu_scores"].items(), key=lambda kv: -kv[1])
+    return [f"CPU module: {data['cpu_module']} (loaded by {data['cpu_module_loaded_by']})",
+            "CPU variants (score, 0 = cannot run here): "
+            + ", ".join(f"{name} {score}" for name, score in ranked)]
 
 
 def describe_plugins(plugins: list[Mapping[str, Any]]) -> list[str]:
