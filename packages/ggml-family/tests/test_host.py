@@ -123,8 +123,9 @@ def test_no_gpu_without_plugins(tmp_path: Path) -> None:
     with pytest.raises(core.BackendError) as e:
         host.choose_gpu(True)
     assert str(e.value) == ("use_gpu=True asks for a GPU, but no GPU plugin is installed. "
-                            "Install one (pip install 'host_cpu[cuda]') or pass use_gpu=False to "
-                            "run on the CPU.")
+                            "Install one (pip install 'host_cpu[cuda]' for NVIDIA, "
+                            "'host_cpu[vulkan]' for AMD, Intel and other GPUs) or pass "
+                            "use_gpu=False to run on the CPU.")
 
 
 def test_plugin_problems() -> None:

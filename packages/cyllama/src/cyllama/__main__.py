@@ -144,7 +144,7 @@ def _bench(args: argparse.Namespace) -> None:
               n_batch=args.n_prompt, n_gpu_layers=args.n_gpu_layers)
     res = _bench.run(llm, n_prompt=args.n_prompt, n_gen=args.n_gen, reps=args.reps)
     if args.json:
-        print(json.dumps(res.as_dict()))
+        print(json.dumps({**res.as_dict(), "layers": llm.layer_devices}))
         return
     print(f"{llm.description}, {llm.n_threads} threads, median of {res.reps}")
     print(f"pp{res.n_prompt}: {res.pp_tokens_per_second:8.1f} tokens/s")

@@ -48,7 +48,10 @@ def run(llm: LLM, *, n_prompt: int = 512, n_gen: int = 128, reps: int = 3) -> Be
     prompt = prompt[:n_prompt]
     start = prompt[:8]
     ctx = llm._ctx
-    llm.eval(start)  # warm-up, as llama-bench does
+    # Warm-up as llama-bench's: one whole pp run (a GPU backend compiles the pipelines of the
+    # prompt's shapes on first use), then a short generation.
+    llm.eval(prompt)
+    llm.reset()
     llm.generate(start, max_tokens=2)
     pp: list[float] = []
     for _ in range(reps):

@@ -174,8 +174,8 @@ class Host:
         plugins = self.load_plugins()
         if not plugins:
             return (f"{asked} asks for a GPU, but no GPU plugin is installed. Install one "
-                    f"(pip install '{self.package}[cuda]') or pass {cpu_instead} to run on the "
-                    "CPU.")
+                    f"(pip install '{self.package}[cuda]' for NVIDIA, '{self.package}[vulkan]' "
+                    f"for AMD, Intel and other GPUs) or pass {cpu_instead} to run on the CPU.")
         states = "; ".join(f"{p.name}: {p.state}" + (f" ({p.reason})" if p.reason else "")
                            for p in plugins)
         return (f"{asked} asks for a GPU, but no GPU device is registered. Installed plugins: "

@@ -147,6 +147,17 @@ def _fix_command(host: Host, dist: str | None) -> str:
     return f'pip install "{spec}"' if spec else f"pip install --upgrade {dist} {host.package}"
 
 
+def _hint(plugin: Any) -> list[str]:
+    """The plugin's optional ``no_device_hint()``: why it may have found no device."""
+    hint = getattr(plugin, "no_device_hint", None)
+    if not callable(hint):
+        return []
+    try:
+        return [str(hint())]
+    except Exception as exc:  # a broken hint must not hide the warning itself
+        return [f"no_device_hint() failed: {type(exc).__name__}: {exc}"]
+
+
 def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
     """Check one plugin against ``host`` and load it into the host's ggml registry."""
     dist = ep.dist.name if ep.dist else None
@@ -199,7 +210,7 @@ def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
         info.state = "loaded"
     else:
         info.state = "no-device"
-        info.reason = "; ".join(notes) or "its backend registered no device"
+        info.reason = "; ".join([*notes, *_hint(plugin)]) or "its backend registered no device"
         warn_once(f"nodevice:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) found no device "
                   f"({info.reason}); running on the CPU")
     return info
