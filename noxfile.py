@@ -114,7 +114,7 @@ def stubs(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on everything, mypy on the Python layers and tools."""
     session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2", "pyelftools",
-                    "tomli", "Pillow")
+                    "tomli", "Pillow", "fastapi", "uvicorn")
     session.run("ruff", "check", ".")
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
                 "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",

@@ -2,25 +2,47 @@
 #include "context.h"
 
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/tuple.h>
 
 namespace cyllama {
 
 void bind_context(nb::module_ & m) {
     nb::class_<Context>(m, "Context", "A llama.cpp inference context (KV cache) over a Model.")
-        .def(nb::init<nb::object, uint32_t, uint32_t, uint32_t, int32_t, int32_t>(), "model"_a,
-             "n_ctx"_a, "n_batch"_a, "n_ubatch"_a, "n_threads"_a, "n_threads_batch"_a)
+        .def(nb::init<nb::object, uint32_t, uint32_t, uint32_t, int32_t, int32_t, uint32_t>(),
+             "model"_a, "n_ctx"_a, "n_batch"_a, "n_ubatch"_a, "n_threads"_a, "n_threads_batch"_a,
+             "n_seq_max"_a = 1,
+             "n_seq_max > 1: that many sequences share one unified KV cache of n_ctx cells.")
         .def("decode", &Context::decode, "tokens"_a,
              "Evaluate tokens after the cached ones, in batches of n_batch (GIL released).")
+        .def("decode_seqs",
+             [](Context & s,
+                const std::vector<std::tuple<int32_t, std::vector<llama_token>, int32_t, bool>> & items) {
+                 std::vector<Context::chunk> chunks;
+                 chunks.reserve(items.size());
+                 for (const auto & [seq, tokens, pos, logits] : items) chunks.push_back({seq, tokens, pos, logits});
+                 return s.decode_seqs(chunks);
+             },
+             "chunks"_a,
+             "One decode of (seq_id, tokens, first position, logits wanted) chunks of several "
+             "sequences, n_batch tokens at most (GIL released). Returns each chunk's logits row "
+             "(-1: none), for Sampler.sample() and logprobs().")
+        .def("seq_rm", &Context::seq_rm, "seq_id"_a, "p0"_a, "p1"_a = -1,
+             "Drop positions [p0, p1) of a sequence from the cache (-1: all sequences; p1 -1: "
+             "to the end).")
+        .def_ro("n_seq_max", &Context::n_seq_max, "How many sequences the cache holds.")
+        .def_prop_ro("n_ctx_seq", [](const Context & s) { return llama_n_ctx_seq(s.ptr); },
+                     "The most positions one sequence can hold.")
         .def("logits",
-             [](const Context & s) {
+             [](const Context & s, int32_t row) {
                  const int32_t n = llama_vocab_n_tokens(s.model->vocab());
-                 const float * logits = s.last_logits();
+                 const float * logits = s.last_logits(row);
                  float * copy = new float[(size_t) n];
                  std::copy(logits, logits + n, copy);
                  nb::capsule owner(copy, [](void * p) noexcept { delete[] (float *) p; });
                  return nb::ndarray<nb::numpy, float, nb::ndim<1>>(copy, {(size_t) n}, owner);
              },
-             "A copy of the logits after the last decoded token.")
+             "row"_a = -1,
+             "A copy of the logits after the last decoded token (or of a decode_seqs() row).")
         .def("greedy", &Context::greedy, "Id of the most likely next token (argmax of the logits).")
         .def("truncate", &Context::truncate, "n_tokens"_a,
              "Drop cached tokens from position n_tokens on.")

@@ -176,8 +176,8 @@ struct Sampler {
         return single.logit != -INFINITY;
     }
 
-    llama_token sample(const Context & ctx) {
-        const float * logits = ctx.last_logits();
+    llama_token sample(const Context & ctx, int32_t row) {
+        const float * logits = ctx.last_logits(row);
         llama_token tok;
         if (chain) {
             llama_token_data_array arr = fill(logits);
@@ -207,10 +207,10 @@ struct Sampler {
 
 // log-softmax of the last logits: the chosen token's log-probability and the top_n tokens.
 static std::pair<float, std::vector<std::pair<llama_token, float>>> logprobs(
-    const Context & ctx, llama_token token, int32_t top_n) {
+    const Context & ctx, llama_token token, int32_t top_n, int32_t row) {
     const int32_t n = llama_vocab_n_tokens(ctx.model->vocab());
     if (token < 0 || token >= n) throw nb::value_error("token id out of range");
-    const float * l = ctx.last_logits();
+    const float * l = ctx.last_logits(row);
     const float mx = l[argmax(l, n)];
     double sum = 0.0;
     for (int32_t i = 0; i < n; ++i) sum += std::exp((double) (l[i] - mx));
@@ -261,8 +261,8 @@ void bind_sampler(nb::module_ & m) {
         .done();
     nb::class_<Sampler>(m, "Sampler", "A llama.cpp sampler chain with an optional grammar.")
         .def(nb::init<nb::object, const SamplerParams &>(), "model"_a, "params"_a)
-        .def("sample", &Sampler::sample, "context"_a,
-             "Choose the next token from the context's last logits.")
+        .def("sample", &Sampler::sample, "context"_a, "row"_a = -1,
+             "Choose the next token from the context's last logits (or a decode_seqs() row).")
         .def("accept", &Sampler::accept, "token"_a, "grammar"_a = true,
              "Record a token (advances the grammar and the penalty history).")
         .def("accept_many",
@@ -272,8 +272,9 @@ void bind_sampler(nb::module_ & m) {
              "tokens"_a, "Record prompt tokens in the penalty history (not the grammar).")
         .def_prop_ro("has_grammar", [](const Sampler & s) { return s.grammar != nullptr; })
         .def_prop_ro("is_greedy", [](const Sampler & s) { return s.chain == nullptr; });
-    m.def("logprobs", &logprobs, "context"_a, "token"_a, "top_n"_a,
-          "log-softmax of the last logits: (logprob of token, [(token, logprob)] of the top_n).");
+    m.def("logprobs", &logprobs, "context"_a, "token"_a, "top_n"_a, "row"_a = -1,
+          "log-softmax of the last logits (or of a decode_seqs() row): (logprob of token, "
+          "[(token, logprob)] of the top_n).");
 }
 
 }  // namespace cyllama

@@ -20,6 +20,7 @@ _host = ggml_family.register(_core, "cyllama", __version__, library="llama.cpp",
                               system_info=_core.llama_system_info)
 
 from ._chat import builtin_templates as chat_templates  # noqa: E402
+from ._engine import Engine, EngineClosedError, EngineRequest  # noqa: E402
 from ._errors import (  # noqa: E402
     BackendError,
     ComputeError,
@@ -46,6 +47,9 @@ __all__ = [
     "Completion",
     "ComputeError",
     "ContextOverflowError",
+    "Engine",
+    "EngineClosedError",
+    "EngineRequest",
     "GenerateOptions",
     "GgmlPluginWarning",
     "Grammar",

@@ -1,4 +1,4 @@
-"""The ``cyllama`` command (also ``python -m cyllama``): info, generate, chat, embed, bench."""
+"""The ``cyllama`` command (``python -m cyllama``): info, generate, chat, embed, bench, serve."""
 
 from __future__ import annotations
 
@@ -152,6 +152,22 @@ def _bench(args: argparse.Namespace) -> None:
           f"({res.tg_outside_decode_us:.0f} us per token outside llama_decode)")
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import os
+
+    from cyllama.server import Server, is_loopback
+
+    api_key = args.api_key or os.environ.get("CYLLAMA_API_KEY") or None
+    if not is_loopback(args.host) and not api_key:
+        raise SystemExit(f"cyllama serve: binding {args.host} lets other machines in; pass "
+                         "--api-key KEY (or set CYLLAMA_API_KEY) so that only your clients "
+                         "can use it")
+    llm = _load(args)
+    server = Server(llm, name=args.alias, n_parallel=args.parallel, n_ctx=args.n_ctx,
+                    api_key=api_key, cors_origins=args.cors_origin or ())
+    server.run(args.host, args.port, log_level=args.log_level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``cyllama`` console script (also ``python -m cyllama``)."""
     from ggml_family.cli import command_parser, run_main
@@ -183,13 +199,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("-r", "--reps", type=int, default=3)
     p_bench.add_argument("-ngl", "--n-gpu-layers", type=int, default=None)
     p_bench.add_argument("--json", action="store_true")
+    p_serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP server (the [server] "
+                                           "extra)")
+    _add_model_args(p_serve, n_ctx=4096)
+    p_serve.add_argument("--host", default="127.0.0.1",
+                         help="address to bind (default 127.0.0.1; others need --api-key)")
+    p_serve.add_argument("--port", type=int, default=8080, help="port (0: a free one)")
+    p_serve.add_argument("-np", "--parallel", type=int, default=4,
+                         help="requests decoded together (continuous batching)")
+    p_serve.add_argument("--alias", default=None,
+                         help="model name clients send (default: the file name's stem)")
+    p_serve.add_argument("--api-key", default=None,
+                         help="require 'Authorization: Bearer KEY' (or set CYLLAMA_API_KEY)")
+    p_serve.add_argument("--cors-origin", action="append", default=None,
+                         help="allow browser calls from this origin (repeatable; * for any)")
+    p_serve.add_argument("--log-level", default="info",
+                         choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     if getattr(args, "template", None) and Path(args.template).is_file():
         args.template = Path(args.template).read_text()
     return run_main("cyllama", args, {
         "info": lambda: _print_info(args.json, args.model, args.n_gpu_layers),
         "generate": lambda: _generate(args), "chat": lambda: _chat(args),
-        "embed": lambda: _embed(args), "bench": lambda: _bench(args)})
+        "embed": lambda: _embed(args), "bench": lambda: _bench(args),
+        "serve": lambda: _serve(args)})
 
 
 if __name__ == "__main__":

@@ -135,15 +135,38 @@ class Model:
 class Context:
     """A llama.cpp inference context (KV cache) over a Model."""
 
-    def __init__(self, model: object, n_ctx: int, n_batch: int, n_ubatch: int, n_threads: int, n_threads_batch: int) -> None: ...
+    def __init__(self, model: object, n_ctx: int, n_batch: int, n_ubatch: int, n_threads: int, n_threads_batch: int, n_seq_max: int = 1) -> None:
+        """
+        n_seq_max > 1: that many sequences share one unified KV cache of n_ctx cells.
+        """
 
     def decode(self, tokens: Sequence[int]) -> None:
         """
         Evaluate tokens after the cached ones, in batches of n_batch (GIL released).
         """
 
-    def logits(self) -> Annotated[NDArray[numpy.float32], dict(shape=(None,))]:
-        """A copy of the logits after the last decoded token."""
+    def decode_seqs(self, chunks: Sequence[tuple[int, Sequence[int], int, bool]]) -> list[int]:
+        """
+        One decode of (seq_id, tokens, first position, logits wanted) chunks of several sequences, n_batch tokens at most (GIL released). Returns each chunk's logits row (-1: none), for Sampler.sample() and logprobs().
+        """
+
+    def seq_rm(self, seq_id: int, p0: int, p1: int = -1) -> None:
+        """
+        Drop positions [p0, p1) of a sequence from the cache (-1: all sequences; p1 -1: to the end).
+        """
+
+    @property
+    def n_seq_max(self) -> int:
+        """How many sequences the cache holds."""
+
+    @property
+    def n_ctx_seq(self) -> int:
+        """The most positions one sequence can hold."""
+
+    def logits(self, row: int = -1) -> Annotated[NDArray[numpy.float32], dict(shape=(None,))]:
+        """
+        A copy of the logits after the last decoded token (or of a decode_seqs() row).
+        """
 
     def greedy(self) -> int:
         """Id of the most likely next token (argmax of the logits)."""
@@ -345,8 +368,10 @@ class Sampler:
 
     def __init__(self, model: object, params: SamplerParams) -> None: ...
 
-    def sample(self, context: Context) -> int:
-        """Choose the next token from the context's last logits."""
+    def sample(self, context: Context, row: int = -1) -> int:
+        """
+        Choose the next token from the context's last logits (or a decode_seqs() row).
+        """
 
     def accept(self, token: int, grammar: bool = True) -> None:
         """Record a token (advances the grammar and the penalty history)."""
@@ -360,9 +385,9 @@ class Sampler:
     @property
     def is_greedy(self) -> bool: ...
 
-def logprobs(context: Context, token: int, top_n: int) -> tuple[float, list[tuple[int, float]]]:
+def logprobs(context: Context, token: int, top_n: int, row: int = -1) -> tuple[float, list[tuple[int, float]]]:
     """
-    log-softmax of the last logits: (logprob of token, [(token, logprob)] of the top_n).
+    log-softmax of the last logits (or of a decode_seqs() row): (logprob of token, [(token, logprob)] of the top_n).
     """
 
 class Embedder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import os
 import random
@@ -25,6 +24,7 @@ from ._chat import Message
 from ._errors import BackendError, ContextOverflowError, ModelLoadError
 from ._grammar import Grammar
 from ._sampling import Sampling
+from ._text import Job, TextOut, check_stop, common_prefix, token_logprob
 from ._types import (
     Completion,
     FinishReason,
@@ -32,9 +32,7 @@ from ._types import (
     LoraAdapter,
     State,
     Stream,
-    Timings,
     TokenLogprob,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -50,16 +48,6 @@ def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path
                             what=what)
 
 
-def _check_stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    for s in stops:
-        if not isinstance(s, str) or not s:
-            raise ValueError(f"stop strings must be non-empty str, got {s!r}")
-    return stops
-
-
 def _drain(gen: Generator[str, None, Completion]) -> Completion:
     """Run a generation to its end; its return value."""
     while True:
@@ -67,24 +55,6 @@ def _drain(gen: Generator[str, None, Completion]) -> Completion:
             next(gen)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-
-
-def _held_back(text: str, stops: tuple[str, ...]) -> int:
-    """Length of the longest end of ``text`` that could begin a stop string."""
-    for n in range(min(len(text), max(map(len, stops)) - 1), 0, -1):
-        tail = text[-n:]
-        if any(s.startswith(tail) for s in stops):
-            return n
-    return 0
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class LLM:
@@ -219,7 +189,7 @@ class LLM:
 
         Returns how many tokens were reused from the cache.
         """
-        keep = _common_prefix(self._cached, tokens)
+        keep = common_prefix(self._cached, tokens)
         if keep == len(tokens):
             keep -= 1  # the last token must be evaluated again to get its logits
         self._ctx.truncate(keep)
@@ -261,7 +231,8 @@ class LLM:
                       grammar_root=grammar.root if grammar else "root")
         return _core.Sampler(self._model, ggml_family.params(_core.SamplerParams, **fields))
 
-    def _prompt_tokens(self, prompt: str | Sequence[int], *, special: bool = False) -> list[int]:
+    def _prompt_tokens(self, prompt: str | Sequence[int], *, special: bool = False,
+                       n_ctx: int | None = None) -> list[int]:
         if isinstance(prompt, str):
             add_bos = True
             if special:  # a rendered chat prompt may already start with the BOS text
@@ -271,21 +242,28 @@ class LLM:
             tokens = self.tokenize(prompt, add_special=add_bos, parse_special=special)
         elif isinstance(prompt, Sequence) and not isinstance(prompt, bytes):
             tokens = [int(t) for t in prompt]
+            n_vocab = self.n_vocab
+            for i, t in enumerate(tokens):
+                if not 0 <= t < n_vocab:
+                    raise ValueError(f"prompt[{i}]: token id {t} is out of range "
+                                     f"[0, {n_vocab})")
         else:
             raise TypeError(f"prompt must be a str or a list of token ids, not "
                             f"{type(prompt).__name__}")
         if not tokens:
             raise ValueError("prompt is empty and the model adds no BOS token")
-        if len(tokens) >= self.n_ctx:
+        n_ctx = self.n_ctx if n_ctx is None else n_ctx
+        if len(tokens) >= n_ctx:
             raise ContextOverflowError(
-                f"prompt is {len(tokens)} tokens but the context window (n_ctx) is {self.n_ctx}; "
-                "shorten the prompt or create the LLM with a larger n_ctx")
+                f"prompt is {len(tokens)} tokens but the context window (n_ctx) is {n_ctx}; "
+                "shorten the prompt or use a larger n_ctx")
         return tokens
 
-    def _start(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
-               special: bool = False) -> Generator[str, None, Completion]:
-        """Validate everything up front (errors raise at the call, not at the first next()).
-        ``max_tokens``: the default when ``options`` has none."""
+    def _job(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
+             special: bool = False, n_ctx: int | None = None) -> Job:
+        """Validate a generation request (``max_tokens``: the default when ``options`` has
+        none; ``n_ctx``: the window it runs in, the LLM's by default) into a :class:`Job`;
+        every mistake raises here."""
         unknown = sorted(set(options) - set(GenerateOptions.__annotations__))
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: "
@@ -295,7 +273,7 @@ class LLM:
         logprobs, grammar = options.get("logprobs"), options.get("grammar")
         json_schema = options.get("json_schema")
         sampling = check_settings("sampling", sampling, Sampling, {}, default=Sampling.GREEDY)
-        stops = _check_stop(stop)
+        stops = check_stop(stop)
         if logprobs is not None:
             check_int("logprobs", logprobs, 0, 100)
         if grammar is not None and json_schema is not None:
@@ -307,84 +285,57 @@ class LLM:
         elif grammar is not None and not isinstance(grammar, Grammar):
             raise TypeError(f"grammar must be a GBNF str or a cyllama.Grammar, not "
                             f"{type(grammar).__name__}")
-        tokens = self._prompt_tokens(prompt, special=special)
+        tokens = self._prompt_tokens(prompt, special=special, n_ctx=n_ctx)
         sampler = self._sampler(sampling, grammar)  # parses the grammar: ValueError here
-        self._epoch += 1
-        return self._run(tokens, sampler, sampling, max_tokens, stops, logprobs, self._epoch)
+        return Job(tokens, sampler, sampling, max_tokens, stops, logprobs)
 
-    def _run(self, tokens: list[int], sampler: Any, sampling: Sampling, max_tokens: int,
-             stops: tuple[str, ...], n_logprobs: int | None, epoch: int
-             ) -> Generator[str, None, Completion]:
-        ctx, model, cached = self._ctx, self._model, self._cached
-        piece = model.token_to_piece
+    def _start(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
+               special: bool = False) -> Generator[str, None, Completion]:
+        """Validate everything up front (errors raise at the call, not at the first next())."""
+        job = self._job(prompt, options, max_tokens, special)
+        self._epoch += 1
+        return self._run(job, self._epoch)
+
+    def _run(self, job: Job, epoch: int) -> Generator[str, None, Completion]:
+        ctx, model, cached, sampler = self._ctx, self._model, self._cached, job.sampler
         t0 = time.perf_counter()
-        reused = self._prefill(tokens)
+        reused = self._prefill(job.tokens)
         t1 = time.perf_counter()
-        history = max(sampling.penalty_last_n, sampling.dry_penalty_last_n)
-        if not sampler.is_greedy and history != 0:
-            sampler.accept_many(tokens if history == -1 else tokens[-history:])
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        out: list[int] = []
-        starts: list[int] = []  # where each token's text starts in the decoded output
-        lps: list[TokenLogprob] = []
-        emitted = 0  # characters of `text` already yielded
-        text = ""
+        if history := job.history():
+            sampler.accept_many(history)
+        out = TextOut(model.token_to_piece, job.stops)
+        lps: list[TokenLogprob] | None = [] if job.n_logprobs is not None else None
         finish: FinishReason = "length"
-        matched: str | None = None
         sampled = 0
-        longest = max(map(len, stops), default=0)
         n_ctx = self.n_ctx
-        while len(out) < max_tokens:
+        while len(out.tokens) < job.max_tokens:
             token = sampler.sample(ctx)
             sampled += 1
             if model.is_eog(token):
                 finish = "eos"
                 break
             sampler.accept(token)
-            if n_logprobs is not None:
-                lps.append(self._logprob(token, n_logprobs))
-            out.append(token)
-            starts.append(len(text))
-            text += decoder.decode(bytes(piece(token, False)))
-            ready = len(text)
-            if stops:
-                # Search only where a new match can be: the held-back tail and the new text.
-                window_start = max(emitted - longest, 0)
-                hits = [(i, s) for s in stops if (i := text.find(s, window_start)) >= 0]
-                if hits:
-                    cut, matched = min(hits)
-                    text = text[:cut]
-                    finish = "stop"
-                    break
-                ready = len(text) - _held_back(text, stops)
-            if ready > emitted:
-                yield text[emitted:ready]
-                emitted = ready
+            if lps is not None:
+                lps.append(token_logprob(_core, ctx, token, job.n_logprobs or 0, -1,
+                                         self._piece_text))
+            if out.push(token):
+                finish = "stop"
+                break
+            if piece := out.take():
+                yield piece
             if self._epoch != epoch:
                 raise RuntimeError("this generation was interrupted by another call on the same "
                                    "LLM; a stream must be consumed before the next call")
-            if len(out) >= max_tokens or ctx.n_past >= n_ctx:
+            if len(out.tokens) >= job.max_tokens or ctx.n_past >= n_ctx:
                 break
             ctx.decode([token])
             cached.append(token)
-        if finish != "stop":
-            text += decoder.decode(b"", final=True)
-        if len(text) > emitted:
-            yield text[emitted:]
+        if rest := out.close():
+            yield rest
         t2 = time.perf_counter()
-        kept = sum(1 for s in starts if s < len(text)) if finish == "stop" else len(out)
-        return Completion(
-            text=text, tokens=tuple(out[:kept]), finish_reason=finish,
-            usage=Usage(prompt_tokens=len(tokens), cached_tokens=reused, completion_tokens=kept),
-            timings=Timings(prompt_ms=(t1 - t0) * 1000, generation_ms=(t2 - t1) * 1000,
-                            generated=sampled),
-            logprobs=tuple(lps[:kept]) if n_logprobs is not None else None, stop=matched)
-
-    def _logprob(self, token: int, top_n: int) -> TokenLogprob:
-        lp, top = _core.logprobs(self._ctx, token, top_n)
-        text = self._piece_text
-        return TokenLogprob(token=token, text=text(token), logprob=float(lp),
-                            top=tuple((int(t), text(t), float(v)) for t, v in top))
+        return out.completion(finish, prompt_tokens=len(job.tokens), cached_tokens=reused,
+                              prompt_ms=(t1 - t0) * 1000, generation_ms=(t2 - t1) * 1000,
+                              sampled=sampled, logprobs=lps)
 
     def _piece_text(self, token: int) -> str:
         return bytes(self._model.token_to_piece(token, False)).decode("utf-8", errors="replace")

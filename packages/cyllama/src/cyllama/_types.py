@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["Completion", "GenerateOptions", "LoraAdapter", "State", "Stream", "Timings",
            "TokenLogprob", "Usage"]
 
-FinishReason = Literal["length", "stop", "eos"]
+FinishReason = Literal["length", "stop", "eos", "cancelled"]
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -87,7 +87,8 @@ class Completion:
     """The result of :meth:`LLM.generate` or :meth:`LLM.chat`.
 
     ``finish_reason`` is ``"length"`` (``max_tokens`` or the context window reached), ``"stop"``
-    (a stop string matched; it is not part of ``text``) or ``"eos"`` (the model ended).
+    (a stop string matched; it is not part of ``text``), ``"eos"`` (the model ended) or
+    ``"cancelled"`` (an :class:`~cyllama.EngineRequest` cancelled before its end).
     """
 
     text: str
