@@ -7,7 +7,8 @@
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
     nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
                       and each host's import time against a bare interpreter; `-- vulkan`:
-                      cyllama vs llama-bench on the Vulkan plugin's device
+                      cyllama vs llama-bench on the Vulkan plugin's device; `-- server`:
+                      cyllama serve vs llama-server, 1/4/8 concurrent clients
     nox -s stubs      regenerate the committed _core.pyi of every host
     nox -s wheels     the release: sdists, offline wheels (the CUDA plugin too, or handed in;
                       the Vulkan plugin), repair, audits, family check, smoke tests
@@ -114,7 +115,7 @@ def stubs(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on everything, mypy on the Python layers and tools."""
     session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2", "pyelftools",
-                    "tomli", "Pillow", "fastapi", "uvicorn")
+                    "tomli", "Pillow", "fastapi", "uvicorn", "httpx")
     session.run("ruff", "check", ".")
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
                 "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
@@ -122,9 +123,11 @@ def lint(session: nox.Session) -> None:
     runtime = f"packages/{RUNTIME}/src"
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
     session.run("mypy", f"packages/{VULKAN_PLUGIN}/src/ggml_vulkan_plugin")
-    for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
-        session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((f"packages/{pkg}/src",
-                                                                         runtime))})
+    # Each host against the runtime's source, as installed beside it (and the other hosts':
+    # cyllama's server imports cywhisper and cysd when asked to serve their models).
+    hosts = [f"packages/{pkg}/src" for pkg in HOSTS]
+    for pkg in HOSTS:
+        session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
 
 
 @nox.session
@@ -170,9 +173,11 @@ def bench(session: nox.Session) -> None:
     import time against ``python -c pass``. ``-- llm``, ``-- whisper``, ``-- sd`` or
     ``-- imports`` runs one; more args pass on to its runner. ``-- vulkan``: cyllama with every
     layer on the first Vulkan device (lavapipe where there is no GPU) against llama-bench with
-    the same ggml-vulkan-plugin module (pp64/tg16 by default: lavapipe is slow)."""
+    the same ggml-vulkan-plugin module (pp64/tg16 by default: lavapipe is slow). ``-- server``:
+    ``cyllama serve`` against llama-server (8 slots, 1/4/8 concurrent clients streaming 128-token
+    completions: aggregate tokens/s and time to first token); not part of the default run."""
     which = session.posargs[0] if session.posargs[:1] in (
-        ["llm"], ["whisper"], ["sd"], ["imports"], ["vulkan"]) else None
+        ["llm"], ["whisper"], ["sd"], ["imports"], ["vulkan"], ["server"]) else None
     args = session.posargs[1:] if which else session.posargs
     for pkg in HOSTS:
         install_package(session, pkg)
@@ -184,8 +189,14 @@ def bench(session: nox.Session) -> None:
     build = ROOT / "build" / "bench"
     session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release", env=_env())
-    targets = ["llama-bench"] if which == "vulkan" else ["llama-bench", "whisper-cli", "sd-cli"]
+    targets = {"vulkan": ["llama-bench"], "server": ["llama-server"]}.get(
+        which or "", ["llama-bench", "whisper-cli", "sd-cli"])
     session.run("cmake", "--build", str(build), "--target", *targets, env=_env())
+    if which == "server":
+        session.install("fastapi>=0.115", "uvicorn>=0.30", "python-multipart", "httpx")
+        session.run("python", "tools/bench/server_bench.py", "--llama-server",
+                    str(build / "bin" / "llama-server"), *args)
+        return
     if which == "vulkan":
         _bench_vulkan(session, build, args)
         return

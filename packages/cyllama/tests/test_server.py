@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import json
 import os
 import subprocess
@@ -68,10 +69,11 @@ def start_server(model: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError("the server does not answer /health")
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model: Path) -> Iterator[Served]:
-    proc, url = start_server(tiny_model, "--api-key", KEY, "-np", "4")
-    served = Served(proc, url, tiny_model.stem)
+@contextlib.contextmanager
+def serving(model: Path, *args: str) -> Iterator[Served]:
+    """``cyllama serve model *args`` (with the test key) while the block runs."""
+    proc, url = start_server(model, "--api-key", KEY, *args)
+    served = Served(proc, url, model.stem)
     try:
         yield served
     finally:
@@ -81,6 +83,12 @@ def server(tiny_model: Path) -> Iterator[Served]:
         proc.wait(timeout=30)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path) -> Iterator[Served]:
+    with serving(tiny_model, "-np", "4", "--cors-origin", "http://app.example") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -231,34 +239,43 @@ def test_embeddings(server: Served, ref: LLM) -> None:
 
 
 def test_concurrent_clients_are_batched(server: Served, ref: LLM) -> None:
+    # Long enough generations that the eight overlap even on the fast tiny model.
+    # The texts must agree with one-at-a-time generation over their first 24 tokens (further on,
+    # batched products summed in another order may flip a near-tie of the random model).
     prompts = [f"Count with me: {i}" for i in range(8)]
     want = {p: ref.generate(p, max_tokens=24).text for p in prompts}
     steps0 = server.health()["llm"]["steps"]
 
     def ask(p: str) -> str:
-        r = server.client.completions.create(model=server.name, prompt=p, max_tokens=24,
+        r = server.client.completions.create(model=server.name, prompt=p, max_tokens=200,
                                              temperature=0)
         return r.choices[0].text
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         got = dict(zip(prompts, pool.map(ask, prompts), strict=True))
-    assert got == want
+    assert all(got[p].startswith(want[p]) for p in prompts), (got, want)
     steps = server.health()["llm"]["steps"] - steps0
-    assert steps < 8 * 24 * 0.75, f"{steps} decode steps for 8 x 24 tokens: not batched"
+    assert steps < 8 * 200 * 0.6, f"{steps} decode steps for 8 x 200 tokens: not batched"
 
 
 def test_disconnect_frees_the_slot(server: Served) -> None:
-    body = {"model": server.name, "prompt": "It was a dark and stormy night", "max_tokens": 200,
-            "temperature": 0, "stream": True, "n": 2}
+    # Two sequences asked for the whole window; the client reads one chunk and hangs up.
+    body = {"model": server.name, "prompt": "It was a dark and stormy night", "temperature": 0,
+            "stream": True, "n": 2}
+    steps0 = server.health()["llm"]["steps"]
     with server.http.stream("POST", "/v1/completions", json=body) as r:
         for line in r.iter_lines():
             if line.startswith("data: {"):
                 break
-        assert server.health()["llm"]["busy"] == 2
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while server.health()["llm"]["busy"] and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.health()["llm"]["busy"] == 0
+    steps = server.health()["llm"]["steps"] - steps0
+    print(f"{steps} decode steps before the disconnect freed the sequences")
+    # To the end they take ~1000 steps (the tiny model makes ~2000 a second, so the client's
+    # hang-up reaching the server takes a few hundred).
+    assert steps < N_CTX * 0.85, f"{steps} steps: the abandoned sequences ran on"
 
 
 def error_of(r: httpx.Response, status: int) -> dict[str, Any]:
@@ -313,6 +330,34 @@ def test_bad_requests_get_openai_errors(server: Served) -> None:
     assert bad.value.code == "context_length_exceeded" and bad.value.param == "prompt"
     assert server.health()["llm"]["busy"] == 0
     assert server.proc.poll() is None
+
+
+def test_cors(server: Served) -> None:
+    pre = httpx.options(server.url + "/v1/chat/completions", headers={
+        "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] == "http://app.example"
+    other = httpx.options(server.url + "/v1/models", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in other.headers
+    got = server.http.get("/v1/models", headers={"Origin": "http://app.example"})
+    assert got.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_without_max_tokens_generation_runs_to_the_end(server: Served) -> None:
+    r = server.client.completions.create(model=server.name, prompt="hi", temperature=0)
+    assert r.usage is not None
+    if r.choices[0].finish_reason == "length":  # the random model rarely ends by itself
+        # The window full of evaluated tokens, and the last token predicted from it.
+        assert r.usage.prompt_tokens + r.usage.completion_tokens == N_CTX + 1
+    assert r.usage.completion_tokens > 16
+
+
+def test_serve_needs_a_model() -> None:
+    r = subprocess.run([sys.executable, "-m", "cyllama", "serve"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "give a model to serve" in r.stderr
 
 
 def test_non_loopback_needs_a_key(tiny_model: Path) -> None:

@@ -156,3 +156,18 @@ def test_calls_from_two_threads_are_serialised(whisper: Whisper) -> None:
         t.join()
     assert len(results) + len(errors) == 2 and results
     assert all("busy" in str(e) for e in errors)
+
+
+def test_same_audio_same_transcript_on_every_call(tiny_model: Path) -> None:
+    # A server answers many requests with one instance: a call must not depend on the ones
+    # before it, also when tokens are drawn (temperature > 0, and the random model's output
+    # fails whisper's quality checks, so the fallback draws more).
+    audio = tone(2.0)
+    w = Whisper(tiny_model, n_threads=2)
+    for temperature in (0.0, 0.8):
+        first = w.transcribe(audio, language="en", temperature=temperature)
+        w.transcribe(tone(1.0, freq=880.0), language="en", temperature=1.0)  # another call
+        assert w.transcribe(audio, language="en", temperature=temperature).segments == \
+            first.segments
+        fresh = Whisper(tiny_model, n_threads=2)
+        assert fresh.transcribe(audio, language="en", temperature=temperature).text == first.text

@@ -32,10 +32,15 @@ def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> N
             print(f"  {n} layers on {dev}")
 
 
-def _add_model_args(p: argparse.ArgumentParser, n_ctx: int = 2048) -> None:
-    p.add_argument("model", help="GGUF model file")
+def _add_model_args(p: argparse.ArgumentParser, n_ctx: int = 2048, optional: bool = False
+                    ) -> None:
+    if optional:
+        p.add_argument("model", nargs="?", help="GGUF model file")
+    else:
+        p.add_argument("model", help="GGUF model file")
     p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads")
-    p.add_argument("-c", "--n-ctx", type=int, default=n_ctx, help="context window in tokens")
+    p.add_argument("-c", "--n-ctx", type=int, default=n_ctx,
+                   help="context window in tokens (serve: of each sequence)")
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None,
                    help="layers on the GPU (-1 all; default all if a GPU plugin is loaded)")
 
@@ -162,9 +167,26 @@ def _serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"cyllama serve: binding {args.host} lets other machines in; pass "
                          "--api-key KEY (or set CYLLAMA_API_KEY) so that only your clients "
                          "can use it")
-    llm = _load(args)
-    server = Server(llm, name=args.alias, n_parallel=args.parallel, n_ctx=args.n_ctx,
-                    api_key=api_key, cors_origins=args.cors_origin or ())
+    if not (args.model or args.whisper or args.sd):
+        raise SystemExit("cyllama serve: give a model to serve (a GGUF language model, "
+                         "--whisper MODEL and/or --sd MODEL)")
+    llm = _load(args) if args.model else None
+    whisper = sd = None
+    if args.whisper:
+        try:
+            from cywhisper import Whisper
+        except ImportError:
+            raise SystemExit("cyllama serve --whisper needs cywhisper: pip install cywhisper"
+                             ) from None
+        whisper = Whisper(args.whisper, n_threads=args.threads)
+    if args.sd:
+        try:
+            from cysd import StableDiffusion
+        except ImportError:
+            raise SystemExit("cyllama serve --sd needs cysd: pip install cysd") from None
+        sd = StableDiffusion(args.sd, taesd=args.sd_taesd, n_threads=args.threads)
+    server = Server(llm, whisper=whisper, sd=sd, name=args.alias, n_parallel=args.parallel,
+                    n_ctx=args.n_ctx, api_key=api_key, cors_origins=args.cors_origin or ())
     server.run(args.host, args.port, log_level=args.log_level)
 
 
@@ -201,7 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("--json", action="store_true")
     p_serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP server (the [server] "
                                            "extra)")
-    _add_model_args(p_serve, n_ctx=4096)
+    _add_model_args(p_serve, n_ctx=4096, optional=True)  # -c: the window of each sequence
+    p_serve.add_argument("--whisper", help="also serve this whisper.cpp model (cywhisper)")
+    p_serve.add_argument("--sd", help="also serve this Stable Diffusion model (cysd)")
+    p_serve.add_argument("--sd-taesd", help="a TAESD decoder for the --sd model (faster)")
     p_serve.add_argument("--host", default="127.0.0.1",
                          help="address to bind (default 127.0.0.1; others need --api-key)")
     p_serve.add_argument("--port", type=int, default=8080, help="port (0: a free one)")

@@ -149,9 +149,11 @@ def _submit_error(e: Exception, prompt_param: str) -> APIError:
 
 def _start(service: LLMService, body: _Sampling, runs: _Runs,
            submit: Callable[..., EngineRequest], **options: Any) -> None:
-    max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
+    max_tokens = getattr(body, "max_completion_tokens", None)
+    if max_tokens is None:
+        max_tokens = body.max_tokens
+    # No limit given: until the model stops or the sequence's window is full (as llama-server).
+    options["max_tokens"] = service.engine.n_ctx if max_tokens is None else max_tokens
     if body.stop is not None:
         options["stop"] = body.stop
     try:
