@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,16 @@ def _apply_patches(entry: Entry, target: Path) -> None:
                 f"({entry.sdist}=={entry.version}):\n{proc.stderr.strip()}")
 
 
+def _touch(tree: Path) -> None:
+    """Date every file now. tar restores the sdist's old mtimes, and make/ninja rebuild only
+    what is newer than its last output: a tree re-created with a changed patch would leave the
+    build dirs' objects of the old sources in place (ccache makes the full rebuild cheap)."""
+    now = time.time_ns()
+    for f in tree.rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            os.utime(f, ns=(now, now))
+
+
 def fetch(entry: Entry) -> Path:
     """Make ``.upstream/<key>`` hold the verified, patched tree; return its path."""
     target = DEST / entry.key
@@ -184,6 +195,7 @@ def fetch(entry: Entry) -> Path:
         try:
             _unpack(entry, archive, tmp)
             _apply_patches(entry, tmp)
+            _touch(tmp)
             (tmp / ".upstream-stamp.json").write_text(json.dumps(want, indent=2) + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import upstream
 
 
-def make_sdist(path: Path, files: dict[str, str]) -> str:
+def make_sdist(path: Path, files: dict[str, str], mtime: int = 0) -> str:
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(f"pkg-1.0/{name}")
             info.size = len(data)
+            info.mtime = mtime
             tar.addfile(info, io.BytesIO(data))
     return upstream._sha256(path)
 
@@ -68,6 +70,20 @@ def test_new_patch_recreates_tree(sandbox: Path) -> None:
     assert (upstream.fetch(e) / "hello.c").read_text() == "a\n"
     write_patch(sandbox, "0001-b.patch", "a", "b")
     assert (upstream.fetch(e) / "hello.c").read_text() == "b\n"
+
+
+def test_recreated_tree_is_newer_than_earlier_builds(sandbox: Path) -> None:
+    # The sdist's files carry old mtimes; a build dir compiled from the previous tree must see
+    # the re-created one as newer, or ninja keeps the old objects (a changed patch unbuilt).
+    sha = make_sdist(sandbox / "upstream/_sdists/pkg-1.0.tar.gz", {"vendor/lib/hello.c": "a\n"},
+                     mtime=946684800)  # 2000-01-01
+    e = entry(sandbox, sha)
+    before = time.time_ns()
+    tree = upstream.fetch(e)
+    assert (tree / "hello.c").stat().st_mtime_ns >= before - 10**9
+    write_patch(sandbox, "0001-b.patch", "a", "b")
+    built = time.time_ns()  # an object compiled from the first tree
+    assert (upstream.fetch(e) / "hello.c").stat().st_mtime_ns >= built - 10**9
 
 
 def test_wrong_hash(sandbox: Path) -> None:
