@@ -5,6 +5,7 @@
     nox -s demo       build cyllama and continue a prompt with the real Gemma 3 270M
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
+    nox -s fuzz       mutation fuzzing of every input format (500 cases each; CI runs 100)
     nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
                       and each host's import time against a bare interpreter; `-- vulkan`:
                       cyllama vs llama-bench on the Vulkan plugin's device; `-- server`:
@@ -117,16 +118,17 @@ def lint(session: nox.Session) -> None:
     session.install("ruff", "mypy", "numpy", "gguf", "nox", "pytest", "jinja2", "pyelftools",
                     "tomli", "Pillow", "fastapi", "uvicorn", "httpx")
     session.run("ruff", "check", ".")
-    session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
-                "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
-                "noxfile.py")
     runtime = f"packages/{RUNTIME}/src"
+    # The hosts' sources, for the tools that use them (the fuzz workers) and for each other
+    # (cyllama's server imports cywhisper and cysd when asked to serve their models).
+    hosts = [f"packages/{pkg}/src" for pkg in HOSTS]
+    session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
+                *map(str, ROOT.glob("tools/fuzz/*.py")),
+                "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
+                "noxfile.py", env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
     session.run("mypy", f"packages/{VULKAN_PLUGIN}/src/ggml_vulkan_plugin")
-    # Each host against the runtime's source, as installed beside it (and the other hosts':
-    # cyllama's server imports cywhisper and cysd when asked to serve their models).
-    hosts = [f"packages/{pkg}/src" for pkg in HOSTS]
-    for pkg in HOSTS:
+    for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
         session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
 
 
@@ -154,6 +156,16 @@ def family(session: nox.Session) -> None:
                 "-DCMAKE_BUILD_TYPE=Release", "-DGGML_FAMILY_CPU=host", env=_env())
     session.run("cmake", "--build", str(build), env=_env())
     session.run("python", "tools/family_check/check.py", str(build))
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """Mutation fuzzing (tools/fuzz): 500 generated cases of every format the family reads,
+    each a typed error or a clean run; names any case that kills, hangs or raises untyped.
+    ``-- --cases N --formats a,b``; ``-- --show FORMAT:I --write F`` writes one case out."""
+    for pkg in HOSTS:
+        install_package(session, pkg, "[test]")
+    session.run("python", "tools/fuzz/fuzz.py", *session.posargs)
 
 
 @nox.session(default=False)

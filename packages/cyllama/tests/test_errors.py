@@ -111,3 +111,23 @@ print(repr(cyllama.LLM({str(tiny_model)!r}, n_ctx=64).generate('the', max_tokens
     lines = out.stdout.splitlines()
     assert lines[:4] == [f"error {n}" for n in sorted(files)]
     assert len(lines) == 5 and lines[4] not in ("''", "")
+
+
+def test_duplicate_vocabulary_entry(tmp_path: Path, tiny_model: Path) -> None:
+    """Two tokens with the same text (a flipped bit can do it) used to abort the interpreter
+    inside llama.cpp (GGML_ASSERT); now a ModelLoadError saying so (tools/patches/llama.cpp)."""
+    data = tiny_model.read_bytes()
+    assert data.count(b"<0x42>") == 1
+    bad = tmp_path / "dup.gguf"
+    bad.write_bytes(data.replace(b"<0x42>", b"<0x41>"))
+    code = f"""
+import cyllama
+try:
+    cyllama.LLM({str(bad)!r})
+except cyllama.ModelLoadError as e:
+    print(e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "the vocabulary has 696 tokens but 695 distinct texts" in out.stdout

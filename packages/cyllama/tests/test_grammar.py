@@ -129,3 +129,26 @@ def test_bad_grammars_are_refused(llm: LLM) -> None:
     with pytest.raises(TypeError, match="grammar must be"):
         llm.generate("the", grammar=42)  # type: ignore[arg-type]
     assert llm.generate("the", max_tokens=3).text  # still usable
+
+
+def test_grammars_too_big_to_walk_safely_are_refused() -> None:
+    # llama.cpp parses and walks grammars recursively; these ran it out of stack (tools/fuzz).
+    deep = "root ::= " + "(" * 50000 + '"a"' + ")" * 50000
+    with pytest.raises(ValueError, match="nests parentheses 50000 deep; at most 1000"):
+        Grammar(deep)
+    chain = "root ::= r0\n" + "".join(f'r{i} ::= r{i + 1} | "a"\n' for i in range(200000))
+    with pytest.raises(ValueError, match="has 200002 rules; at most 20000"):
+        Grammar(chain + 'r200000 ::= "b"')
+    # Parentheses inside strings, classes and comments do not count.
+    Grammar('root ::= "((((" [(((] x # ((((\nx ::= ("a" ("b"))')
+
+
+def test_json_schema_nested_too_deep() -> None:
+    text = '{"type": "array", "items": ' * 3000 + '{"type": "string"}' + "}" * 3000
+    with pytest.raises(ValueError, match="nests too deeply"):
+        Grammar.from_json_schema(text)
+    nested: dict[str, object] = {"type": "string"}
+    for _ in range(3000):
+        nested = {"type": "array", "items": nested}
+    with pytest.raises(ValueError, match="nests too deeply"):
+        Grammar.from_json_schema(nested)

@@ -293,6 +293,8 @@ def test_bad_requests_get_openai_errors(server: Served) -> None:
     msgs = [{"role": "user", "content": "hi"}]
     err = error_of(post(chat, content=b'{"model": "x", "messages": [', ), 400)
     assert "not valid JSON" in err["message"]
+    err = error_of(post(chat, content=b"[" * 100000 + b"]" * 100000), 400)  # RecursionError
+    assert "parsing the body" in err["message"]
     err = error_of(post(chat, json={"model": "nope", "messages": msgs}), 404)
     assert err["code"] == "model_not_found" and err["param"] == "model"
     err = error_of(post(chat, json={"model": server.name, "messages": [

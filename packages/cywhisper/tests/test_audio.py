@@ -98,3 +98,15 @@ def test_other_formats_need_soundfile(tmp_path: Path) -> None:
     else:
         with pytest.raises(AudioError, match="cannot decode audio"):
             load_audio(path)
+
+
+def test_wav_chunk_size_past_the_end(tmp_path: Path) -> None:
+    # The wave module raises a bare RuntimeError when a chunk size points past the file.
+    path = write_wav(tmp_path / "a.wav", tone(0.5))
+    data = bytearray(path.read_bytes())
+    # (tools/fuzz wav:393) The fmt chunk's id and size overwritten: its body is then read as
+    # a chunk of an unknown kind whose size goes far past the file.
+    data[12:20] = (0x80000000).to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="corrupt WAV file"):
+        load_audio(path)

@@ -61,3 +61,13 @@ def test_bad_audio(whisper: Whisper, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="n_threads must be in"):
         Whisper(whisper.path, n_threads=0)
     assert whisper.transcribe(tone(1.0), fallback=False).segments
+
+
+def test_heads_that_do_not_divide_the_width(tmp_path: Path, tiny_model: Path) -> None:
+    # One flipped bit in n_text_head (found by tools/fuzz) made whisper.cpp abort in a reshape.
+    data = bytearray(tiny_model.read_bytes())
+    data[0x20] ^= 0x01
+    bad = tmp_path / "heads.bin"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="text width 64 is not a multiple of its 3 heads"):
+        Whisper(bad)

@@ -263,6 +263,36 @@ class _Converter:
         return self.add(hint, f'"{{" {ws} {body} {ws} "}}"')
 
 
+#: The most rules, and the deepest nesting of parentheses, a grammar may have.
+MAX_RULES = 20000
+MAX_NESTING = 1000
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """(rules, deepest parenthesis nesting) of GBNF text, strings, classes and comments
+    skipped."""
+    rules = len(re.findall(r"(?m)^\s*[A-Za-z0-9-]+\s*::=", text))
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"[":
+            close = "\"" if c == "\"" else "]"
+            i += 1
+            while i < n and text[i] != close:
+                i += 2 if text[i] == "\\" else 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth -= 1
+        i += 1
+    return rules, deepest
+
+
 class Grammar:
     """A GBNF grammar that constrains generation (see llama.cpp's grammars/README.md).
 
@@ -280,6 +310,14 @@ class Grammar:
             raise ValueError(f"root must be a GBNF rule name, got {root!r}")
         if not re.search(rf"(^|\n)\s*{re.escape(root)}\s*::=", text):
             raise ValueError(f"the grammar has no rule named {root!r}")
+        rules, depth = _shape(text)
+        # llama.cpp parses and walks grammars recursively: past these, a crafted grammar ran
+        # it out of stack (SIGSEGV) in the fuzzing (tools/fuzz); real grammars stay far below.
+        if rules > MAX_RULES:
+            raise ValueError(f"the grammar has {rules} rules; at most {MAX_RULES} are accepted")
+        if depth > MAX_NESTING:
+            raise ValueError(f"the grammar nests parentheses {depth} deep; at most "
+                             f"{MAX_NESTING} are accepted")
         self.text = text
         self.root = root
 
@@ -296,15 +334,21 @@ class Grammar:
                 raise TypeError(f"{schema.__name__} has no model_json_schema() (not a pydantic "
                                 "model)")
             schema = getter()
+        deep = "the JSON schema nests too deeply to be converted"
         if isinstance(schema, str):
             try:
                 schema = json.loads(schema)
             except json.JSONDecodeError as e:
                 raise ValueError(f"json_schema is not valid JSON: {e}") from None
+            except RecursionError:
+                raise ValueError(deep) from None
         if not isinstance(schema, Mapping | bool):
             raise TypeError(f"a JSON schema must be a dict, not {type(schema).__name__}")
         conv = _Converter(schema if isinstance(schema, Mapping) else {})
-        top = conv.visit(schema, "root")
+        try:
+            top = conv.visit(schema, "root")
+        except RecursionError:
+            raise ValueError(deep) from None
         if top != "root":
             conv.rules = {"root": top, **conv.rules}
         text = "\n".join(f"{name} ::= {body}" for name, body in conv.rules.items())

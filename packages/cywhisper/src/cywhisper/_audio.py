@@ -85,6 +85,9 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: not a readable WAV file ({e})") from None
     except EOFError:
         raise AudioError(f"{path}: truncated WAV file") from None
+    except (RuntimeError, struct.error, OverflowError):  # wave's chunk reader on bad sizes
+        raise AudioError(f"{path}: corrupt WAV file (a chunk size points outside the file)"
+                         ) from None
     if width == 3:  # 24-bit: widen to int32
         b = np.frombuffer(frames, dtype=np.uint8).reshape(-1, 3)
         data = (b[:, 0].astype(np.int32) << 8 | b[:, 1].astype(np.int32) << 16
@@ -105,6 +108,8 @@ def _read_float_wav(path: Path) -> tuple[np.ndarray, int]:
         cid, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
         body = raw[pos + 8:pos + 8 + size]
         if cid == b"fmt ":
+            if len(body) < 16:
+                raise AudioError(f"{path}: WAV fmt chunk of {len(body)} bytes (16 needed)")
             fmt = struct.unpack("<HHIIHH", body[:16])
         elif cid == b"data":
             data = body
@@ -112,6 +117,8 @@ def _read_float_wav(path: Path) -> tuple[np.ndarray, int]:
     if fmt is None or data is None:
         raise AudioError(f"{path}: WAV file without fmt or data chunk")
     _, channels, rate, _, _, bits = fmt
+    if channels == 0:
+        raise AudioError(f"{path}: WAV file with 0 channels")
     dtype = {32: "<f4", 64: "<f8"}.get(bits)
     if dtype is None:
         raise AudioError(f"{path}: {bits}-bit float WAV is not supported")

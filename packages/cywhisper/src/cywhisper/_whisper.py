@@ -44,6 +44,11 @@ def _walk_model(p: Path) -> None:
         hp = struct.unpack("<11i", f.read(44))
         if not (0 < hp[0] < 1_000_000 and all(0 < v < 100_000 for v in hp[1:10])):
             raise ModelLoadError(f"model file {p} has an invalid header (hyper-parameters {hp})")
+        # (whisper.cpp reshapes by width / heads without checking: an abort in the graph.)
+        for width, heads, part in ((hp[2], hp[3], "audio"), (hp[6], hp[7], "text")):
+            if width % heads:
+                raise ModelLoadError(f"model file {p} has an invalid header: the {part} width "
+                                     f"{width} is not a multiple of its {heads} heads")
         need(8, "mel filters")
         n_mel, n_fft = struct.unpack("<2i", f.read(8))
         if not (0 < n_mel <= 1024 and 0 < n_fft <= 4096):

@@ -1,0 +1,133 @@
+"""A fuzz worker: runs the cases of one format whose indices come on stdin, one answer line each
+on stdout: ``ok``, ``error <Type>: <message>`` (a typed exception) or ``untyped <Type>: ...``
+(any other exception: a bug in our Python layer). A signal or an abort ends the process, which
+the driver (fuzz.py) records against the case it was running.
+
+    python tools/fuzz/worker.py FORMAT SEED
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "fixtures"))
+
+import formats  # noqa: E402
+
+
+def typed_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a bad input may raise: the hosts' own, and the documented built-ins
+    (ValueError covers ContextOverflowError, AudioError and ImageError)."""
+    import cyllama
+    out: list[type[BaseException]] = [cyllama.ModelLoadError, cyllama.ComputeError,
+                                      cyllama.BackendError, ValueError, TypeError,
+                                      FileNotFoundError]
+    try:
+        import cywhisper
+        out += [cywhisper.ModelLoadError, cywhisper.ComputeError]
+    except ImportError:
+        pass
+    return tuple(out)
+
+
+def action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
+    """What a user would do with an input of this format (set up once per worker)."""
+    if fmt == "selftest":  # the driver's own test: one case of every outcome
+        def outcome(data: bytes) -> None:
+            what = data.decode()
+            if what == "typed":
+                raise ValueError("a typed error")
+            if what == "untyped":
+                raise KeyError("an untyped error")
+            if what == "abort":
+                os.abort()
+            if what == "hang":
+                time.sleep(3600)
+        return outcome
+    import cyllama
+
+    path = workdir / "case.bin"
+    if fmt == "gguf-llama":
+        def load_and_generate(data: bytes) -> None:
+            path.write_bytes(data)
+            with cyllama.LLM(path, n_ctx=64, n_threads=1) as llm:
+                llm.generate("the", max_tokens=4)
+        return load_and_generate
+    llm = cyllama.LLM(formats._tiny_llama(), n_ctx=128, n_threads=1)
+    if fmt == "gguf-lora":
+        def apply_lora(data: bytes) -> None:
+            path.write_bytes(data)
+            adapter = llm.load_lora(path)
+            try:
+                llm.generate("the", max_tokens=4)
+            finally:
+                llm.remove_lora(adapter)
+        return apply_lora
+    if fmt == "llama-state":
+        def restore(data: bytes) -> None:
+            path.write_bytes(data)
+            llm.load_state_file(path)
+            llm.generate("the quick brown fox jumps", max_tokens=4)
+        return restore
+    if fmt == "gbnf":
+        def constrain(data: bytes) -> None:
+            llm.generate("the", max_tokens=8, grammar=data.decode())
+        return constrain
+    if fmt == "json-schema":
+        def schema(data: bytes) -> None:  # as JSON text: the library parses it (or fails)
+            llm.generate("the", max_tokens=8, json_schema=data.decode())
+        return schema
+    import numpy as np
+    from cywhisper import Whisper
+    from tiny_whisper import tiny_whisper
+
+    audio = np.zeros(16000, dtype=np.float32)
+    if fmt == "whisper-model":
+        def transcribe_with(data: bytes) -> None:
+            path.write_bytes(data)
+            Whisper(path, n_threads=1).transcribe(audio, language="en", fallback=False)
+        return transcribe_with
+    if fmt == "wav":
+        whisper = Whisper(tiny_whisper(), n_threads=1)
+        wav_path = workdir / "case.wav"
+
+        def transcribe(data: bytes) -> None:
+            wav_path.write_bytes(data)
+            whisper.transcribe(wav_path, language="en", fallback=False)
+        return transcribe
+    raise SystemExit(f"unknown format {fmt!r}")
+
+
+def main() -> int:
+    fmt, seed = sys.argv[1], int(sys.argv[2])
+    # Answers go to the original stdout; whatever native code prints goes to stderr, so it
+    # cannot be taken for an answer.
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as d:
+        run: Any = action(fmt, Path(d))
+        typed = typed_errors()
+        for line in sys.stdin:
+            data = formats.case_bytes(fmt, seed, int(line))
+            try:
+                run(data)
+            except typed as e:
+                answer = f"error {type(e).__name__}: {str(e)[:200]}"
+            except Exception as e:  # an untyped error: what the fuzzing is looking for
+                answer = f"untyped {type(e).__name__}: {str(e)[:200]}"
+            else:
+                answer = "ok"
+            answers.write(answer.replace("\n", " ") + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
