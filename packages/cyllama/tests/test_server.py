@@ -143,7 +143,7 @@ def test_completions_and_logprobs(server: Served, ref: LLM) -> None:
     assert r.choices[0].text == want.text
     lp = r.choices[0].logprobs
     assert lp is not None and lp.token_logprobs is not None and want.logprobs is not None
-    assert lp.token_logprobs == pytest.approx([x.logprob for x in want.logprobs], abs=1e-3)
+    assert lp.token_logprobs == pytest.approx([x.logprob for x in want.logprobs], abs=2e-2)
     stream = server.client.completions.create(model=server.name, prompt="The quick brown fox",
                                               max_tokens=10, temperature=0, stream=True)
     assert "".join(c.choices[0].text for c in stream) == want.text

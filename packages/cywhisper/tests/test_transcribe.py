@@ -171,3 +171,20 @@ def test_same_audio_same_transcript_on_every_call(tiny_model: Path) -> None:
             first.segments
         fresh = Whisper(tiny_model, n_threads=2)
         assert fresh.transcribe(audio, language="en", temperature=temperature).text == first.text
+
+
+def test_separate_models_in_parallel_threads(tiny_model: Path) -> None:
+    audio = [tone(2.0, freq=f) for f in (300.0, 600.0, 900.0)]
+    models = [Whisper(tiny_model, n_threads=1) for _ in audio]
+    want = [m.transcribe(a, **FAST).text for m, a in zip(models, audio, strict=True)]
+    got: list[str | None] = [None] * len(audio)
+
+    def worker(i: int) -> None:
+        got[i] = models[i].transcribe(audio[i], **FAST).text
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(audio))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == want

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
+import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import ggml_family
 from ggml_family.checks import (
@@ -48,6 +50,20 @@ def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path
                             what=what)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialised(method: Callable[Concatenate[LLM, _P], _R]
+                ) -> Callable[Concatenate[LLM, _P], _R]:
+    """Run the method with the LLM's lock held: calls from other threads wait their turn."""
+    @functools.wraps(method)
+    def run(llm: LLM, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with llm._lock:
+            return method(llm, *args, **kwargs)
+    return run
+
+
 def _drain(gen: Generator[str, None, Completion]) -> Completion:
     """Run a generation to its end; its return value."""
     while True:
@@ -65,7 +81,9 @@ class LLM:
     >>> for piece in llm.chat_stream([{"role": "user", "content": "Hi!"}]):
     ...     print(piece, end="")
 
-    An LLM is not thread-safe: use one per thread, or serialise calls.
+    Calls from several threads are serialised (each waits for the one running); a stream
+    holds the LLM only while it computes a piece, and raises if another call used the LLM in
+    between. For many concurrent generations use an :class:`Engine`.
 
     Parameters:
         path: a GGUF model file.
@@ -124,6 +142,9 @@ class LLM:
         self._epoch = 0  # bumped by every call that changes the cache (invalidates streams)
         self._embedders: dict[str, Any] = {}
         self._loras: list[LoraAdapter] = []
+        # Every call that touches the context holds it: one LLM used from several threads
+        # serialises their calls instead of running two decodes on one KV cache.
+        self._lock = threading.RLock()
 
     # -- model facts ------------------------------------------------------------------------
 
@@ -198,6 +219,7 @@ class LLM:
         self._cached.extend(tokens[keep:])
         return keep
 
+    @_serialised
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate ``tokens`` into the KV cache (reusing a cached prefix), as for a prompt."""
         toks = [int(t) for t in tokens]
@@ -209,6 +231,7 @@ class LLM:
         self._epoch += 1
         self._prefill(toks)
 
+    @_serialised
     def reset(self) -> None:
         """Empty the KV cache; the next prompt is evaluated from scratch."""
         self._epoch += 1
@@ -289,6 +312,21 @@ class LLM:
         sampler = self._sampler(sampling, grammar)  # parses the grammar: ValueError here
         return Job(tokens, sampler, sampling, max_tokens, stops, logprobs)
 
+    def _locked(self, gen: Generator[str, None, Completion]) -> Generator[str, None, Completion]:
+        """A stream whose every step runs with the lock held; between steps other threads'
+        calls may run (the stream then raises, as for a call from its own thread)."""
+        try:
+            while True:
+                with self._lock:
+                    try:
+                        piece = next(gen)
+                    except StopIteration as done:
+                        return done.value  # type: ignore[no-any-return]
+                yield piece
+        finally:
+            with self._lock:
+                gen.close()
+
     def _start(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
                special: bool = False) -> Generator[str, None, Completion]:
         """Validate everything up front (errors raise at the call, not at the first next())."""
@@ -340,6 +378,7 @@ class LLM:
     def _piece_text(self, token: int) -> str:
         return bytes(self._model.token_to_piece(token, False)).decode("utf-8", errors="replace")
 
+    @_serialised
     def generate(self, prompt: str | Sequence[int], **options: Unpack[GenerateOptions]
                  ) -> Completion:
         """Continue ``prompt`` (text, or token ids) and return the :class:`Completion`.
@@ -360,7 +399,8 @@ class LLM:
         complete) and never show a stop string; their join equals ``generate()``'s text for
         the same arguments and seed. Break out of the loop to cancel.
         """
-        return Stream(self._start(prompt, options, 128))
+        with self._lock:
+            return Stream(self._locked(self._start(prompt, options, 128)))
 
     # -- chat -------------------------------------------------------------------------------
 
@@ -397,6 +437,7 @@ class LLM:
             bos=bytes(piece(bos, True)).decode("utf-8", "replace") if bos >= 0 else "",
             eos=bytes(piece(eos, True)).decode("utf-8", "replace") if eos >= 0 else "")
 
+    @_serialised
     def chat(self, messages: Sequence[Message], *, template: str | None = None,
              **options: Unpack[GenerateOptions]) -> Completion:
         """The assistant's reply to ``messages`` under the model's chat template.
@@ -413,10 +454,12 @@ class LLM:
                     **options: Unpack[GenerateOptions]) -> Stream:
         """:meth:`chat` as a :class:`Stream` of text pieces."""
         prompt = self.apply_chat_template(messages, template=template)
-        return Stream(self._start(prompt, options, 512, special=True))
+        with self._lock:
+            return Stream(self._locked(self._start(prompt, options, 512, special=True)))
 
     # -- embeddings -------------------------------------------------------------------------
 
+    @_serialised
     def embed(self, texts: str | Sequence[str], *, normalize: bool = True,
               pooling: Literal["mean", "cls", "last"] | None = None) -> np.ndarray:
         """Embeddings of ``texts``: a float32 array of shape (len(texts), n_embd).
@@ -466,6 +509,7 @@ class LLM:
 
     # -- LoRA -------------------------------------------------------------------------------
 
+    @_serialised
     def load_lora(self, path: str | os.PathLike[str], scale: float = 1.0) -> LoraAdapter:
         """Load a LoRA adapter (GGUF) for this model and apply it with ``scale``.
 
@@ -478,12 +522,14 @@ class LLM:
         self._apply_loras()
         return adapter
 
+    @_serialised
     def set_lora_scale(self, adapter: LoraAdapter, scale: float) -> None:
         """Change an applied adapter's scale (0 disables it without unloading)."""
         self._lora_index(adapter)
         adapter.scale = check_float("scale", scale)
         self._apply_loras()
 
+    @_serialised
     def remove_lora(self, adapter: LoraAdapter) -> None:
         """Stop applying an adapter."""
         del self._loras[self._lora_index(adapter)]
@@ -506,11 +552,13 @@ class LLM:
 
     # -- state ------------------------------------------------------------------------------
 
+    @_serialised
     def save_state(self) -> State:
         """A snapshot of the KV cache and its tokens, to :meth:`load_state` later."""
         return State(tokens=tuple(self._cached), data=bytes(self._ctx.state_get()),
                      n_ctx=self.n_ctx, model=str(self.path))
 
+    @_serialised
     def load_state(self, state: State) -> None:
         """Restore a snapshot from :meth:`save_state` of an LLM with the same model and n_ctx."""
         if not isinstance(state, State):
@@ -523,10 +571,12 @@ class LLM:
         self._ctx.state_set(state.data, len(state.tokens))
         self._cached.extend(state.tokens)
 
+    @_serialised
     def save_state_file(self, path: str | os.PathLike[str]) -> None:
         """Write the KV cache and its tokens to a llama.cpp session file."""
         self._ctx.state_save_file(os.fspath(path), self._cached)
 
+    @_serialised
     def load_state_file(self, path: str | os.PathLike[str]) -> None:
         """Restore a session file written by :meth:`save_state_file` (or llama.cpp)."""
         p = Path(path)
@@ -536,6 +586,7 @@ class LLM:
         self._cached.clear()
         self._cached.extend(self._ctx.state_load_file(str(p)))
 
+    @_serialised
     def close(self) -> None:
         """Free the context and the model now rather than at garbage collection."""
         self._embedders.clear()
