@@ -10,17 +10,13 @@ syntax's own characters, plus generated extremes (deep nesting, huge repetition 
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import struct
-import wave
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 WINDOW = 64 * 1024
 EXTREMES = (0, 1, 0x7F, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
@@ -236,20 +232,9 @@ def base(fmt: str) -> bytes:
         from tiny_whisper import tiny_whisper
         return tiny_whisper().read_bytes()
     if fmt == "wav":
-        return wav(0.5)
+        from speech import tone, wav_bytes
+        return wav_bytes(tone(0.5))
     raise KeyError(fmt)
-
-
-def wav(seconds: float, rate: int = 16000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    x = (0.3 * np.sin(2 * np.pi * 300 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(x.tobytes())
-    return buf.getvalue()
 
 
 EXTRA: dict[str, list[Callable[..., Any]]] = {

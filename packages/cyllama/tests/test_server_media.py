@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,21 +18,13 @@ cywhisper = pytest.importorskip("cywhisper")
 cysd = pytest.importorskip("cysd")
 Image = pytest.importorskip("PIL.Image")
 
-from tiny_sd import tiny_sd  # noqa: E402 (tools/fixtures, on the path from conftest)
+import speech  # noqa: E402 (tools/fixtures, on the path from conftest)
+from tiny_sd import tiny_sd  # noqa: E402
 from tiny_whisper import tiny_whisper  # noqa: E402
 
 
-def wav_bytes(seconds: float = 2.0, freq: float = 440.0) -> bytes:
-    rate = 16000
-    t = np.arange(int(seconds * rate)) / rate
-    x = (0.4 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(x.tobytes())
-    return buf.getvalue()
+def wav_bytes(seconds: float = 2.0) -> bytes:
+    return speech.wav_bytes(speech.tone(seconds, freq=440.0, level=0.4))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,17 +30,15 @@ from ._tools import ToolPlan
 
 
 class LLMService:
-    """The language model behind the API: its name, the engine, and a lock for embeddings."""
+    """The language model behind the API: its name and the engine."""
 
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.name = name
         self.created = int(time.time())
-        self._embed_lock = threading.Lock()  # LLM.embed is not thread-safe
 
     def embed(self, texts: list[str]) -> Any:
-        with self._embed_lock:
-            return self.engine.llm.embed(texts)
+        return self.engine.llm.embed(texts)  # (LLM calls from several threads take turns)
 
 
 def _finish(reason: FinishReason) -> str:
