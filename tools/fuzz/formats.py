@@ -205,7 +205,7 @@ def schema_case(rng: random.Random) -> tuple[str, str]:
 # -- bases -------------------------------------------------------------------------------------
 
 @cache
-def _tiny_llama() -> Path:
+def tiny_llama_path() -> Path:
     from tiny_llama import tiny_llama
     return tiny_llama()
 
@@ -214,7 +214,7 @@ def _tiny_llama() -> Path:
 def base(fmt: str) -> bytes:
     """The valid input a binary format's cases mutate."""
     if fmt == "gguf-llama":
-        return _tiny_llama().read_bytes()
+        return tiny_llama_path().read_bytes()
     if fmt == "gguf-lora":
         from tiny_llama import tiny_lora
         return tiny_lora().read_bytes()
@@ -222,7 +222,7 @@ def base(fmt: str) -> bytes:
         import tempfile
 
         import cyllama
-        llm = cyllama.LLM(_tiny_llama(), n_ctx=64, n_threads=1)
+        llm = cyllama.LLM(tiny_llama_path(), n_ctx=64, n_threads=1)
         llm.generate("the quick brown fox", max_tokens=4)
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "state.bin"

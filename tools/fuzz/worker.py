@@ -61,7 +61,7 @@ def action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
             with cyllama.LLM(path, n_ctx=64, n_threads=1) as llm:
                 llm.generate("the", max_tokens=4)
         return load_and_generate
-    llm = cyllama.LLM(formats._tiny_llama(), n_ctx=128, n_threads=1)
+    llm = cyllama.LLM(formats.tiny_llama_path(), n_ctx=128, n_threads=1)
     if fmt == "gguf-lora":
         def apply_lora(data: bytes) -> None:
             path.write_bytes(data)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ._errors import APIError, invalid
+from ._errors import APIError, check_model, invalid
 
 #: The largest upload accepted (the OpenAI API's limit).
 MAX_UPLOAD = 25 * 1024 * 1024
@@ -75,10 +75,7 @@ def router(service: WhisperService) -> APIRouter:
     async def run(task: str, file: UploadFile, model: str, language: str | None,
                   prompt: str | None, response_format: str, temperature: float,
                   granularities: list[str] | None) -> Response:
-        if model != service.name:
-            raise APIError(404, f"The model '{model}' does not exist; this server's speech "
-                                f"model is '{service.name}'", param="model",
-                           code="model_not_found")
+        check_model(model, service.name, "speech")
         if response_format not in _FORMATS:
             raise invalid(f"response_format must be one of {', '.join(_FORMATS)}",
                           "response_format")

@@ -35,3 +35,10 @@ class APIError(Exception):
 def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
     """A 400 invalid_request_error."""
     return APIError(400, message, param=param, code=code)
+
+
+def check_model(asked: str, served: str, kind: str) -> None:
+    """A 404 ``model_not_found`` unless ``asked`` is the name of the ``kind`` model served."""
+    if asked != served:
+        raise APIError(404, f"The model '{asked}' does not exist; this server's {kind} model "
+                            f"is '{served}'", param="model", code="model_not_found")

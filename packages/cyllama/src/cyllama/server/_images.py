@@ -16,7 +16,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from ._errors import APIError, invalid
+from ._errors import APIError, check_model, invalid
 from ._schemas import _Body
 
 #: The largest side accepted, and the largest image upload.
@@ -88,10 +88,7 @@ def router(service: SDService) -> APIRouter:
     from cysd import ImageError, Sampling
 
     def check(model: str, response_format: str) -> None:
-        if model != service.name:
-            raise APIError(404, f"The model '{model}' does not exist; this server's image "
-                                f"model is '{service.name}'", param="model",
-                           code="model_not_found")
+        check_model(model, service.name, "image")
         if response_format != "b64_json":
             raise invalid("only response_format b64_json is served (no image hosting)",
                           "response_format")

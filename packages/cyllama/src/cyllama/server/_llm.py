@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .. import ContextOverflowError, Engine, EngineRequest, Grammar, Sampling
 from .._types import Completion, FinishReason, TokenLogprob
-from ._errors import APIError, invalid
+from ._errors import APIError, check_model, invalid
 from ._schemas import (
     ChatCompletionRequest,
     ChatMessage,
@@ -71,6 +71,13 @@ def _schema(fmt: ResponseFormat | None) -> Any:
     return fmt.json_schema.schema_ or {"type": "object"}
 
 
+def _grammar(schema: Any, param: str) -> Grammar:
+    try:
+        return Grammar.from_json_schema(schema)
+    except (ValueError, TypeError) as e:
+        raise invalid(f"invalid JSON schema: {e}", param) from e
+
+
 def _message_text(m: ChatMessage, index: int) -> str:
     if m.content is None:
         return ""
@@ -118,6 +125,20 @@ class _Runs:
     def cancel(self) -> None:
         for r in self.requests:
             r.cancel()
+
+    async def results(self, request: Request) -> list[Completion] | None:
+        """Every generation's Completion, in choice order; None if the client left. A failure
+        inside the model cancels the others and is a 500."""
+        done: list[Completion | None] = [None] * self.n
+        async for index, event in self.events(request):
+            if isinstance(event, BaseException):
+                self.cancel()
+                raise _failure(event) from event
+            if isinstance(event, Completion):
+                done[index] = event
+        if any(c is None for c in done):
+            return None
+        return [c for c in done if c is not None]
 
     async def events(self, request: Request) -> AsyncIterator[tuple[int, Any]]:
         """(choice index, event) until every generation ended; a client that disconnects
@@ -178,32 +199,24 @@ def _stream_response(chunks: AsyncIterator[bytes], runs: _Runs) -> StreamingResp
                              headers={"Cache-Control": "no-cache"})
 
 
-def _raise_failure(event: BaseException) -> None:
-    raise APIError(500, f"generation failed: {type(event).__name__}: {event}") from event
+def _failure(event: BaseException) -> APIError:
+    """The 500 of a generation that failed inside the model."""
+    return APIError(500, f"generation failed: {type(event).__name__}: {event}")
 
 
 def router(service: LLMService) -> APIRouter:
     api = APIRouter()
 
-    def check_model(name: str) -> None:
-        if name != service.name:
-            raise APIError(404, f"The model '{name}' does not exist; this server serves "
-                                f"'{service.name}'", param="model", code="model_not_found")
-
     @api.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-        check_model(body.model)
+        check_model(body.model, service.name, "language")
         messages = [{"role": m.role, "content": _message_text(m, i)}
                     for i, m in enumerate(body.messages)]
         plan = ToolPlan.make(body, messages)
         schema = plan.schema if plan.schema is not None else _schema(body.response_format)
         options: dict[str, Any] = {}
         if schema is not None:
-            try:
-                options["grammar"] = Grammar.from_json_schema(schema)
-            except (ValueError, TypeError) as e:
-                param = "tools" if plan.schema is not None else "response_format"
-                raise invalid(f"invalid JSON schema: {e}", param) from e
+            options["grammar"] = _grammar(schema, "tools" if plan.active else "response_format")
         if body.logprobs:
             options["logprobs"] = body.top_logprobs or 0
         runs = _Runs(body.n)
@@ -214,19 +227,9 @@ def router(service: LLMService) -> APIRouter:
                 "system_fingerprint": None}
         if body.stream:
             return _stream_response(_chat_chunks(runs, request, head, body, plan), runs)
-        texts = [""] * body.n
-        done: list[Completion | None] = [None] * body.n
-        async for index, event in runs.events(request):
-            if isinstance(event, str):
-                texts[index] += event
-            elif isinstance(event, BaseException):
-                runs.cancel()
-                _raise_failure(event)
-            else:
-                done[index] = event
-        if any(c is None for c in done):
+        completions = await runs.results(request)
+        if completions is None:
             return Response(status_code=499)  # the client left
-        completions = [c for c in done if c is not None]
         choices = []
         for i, c in enumerate(completions):
             message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None}
@@ -252,17 +255,14 @@ def router(service: LLMService) -> APIRouter:
         for i in range(body.n):
             yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
                           "logprobs": None, "finish_reason": None}])
-        texts = [""] * body.n
         completions: list[Completion] = []
         async for index, event in runs.events(request):
             if isinstance(event, str):
-                texts[index] += event
                 if not plan.active:
                     yield chunk([{"index": index, "delta": {"content": event},
                                   "logprobs": None, "finish_reason": None}])
             elif isinstance(event, BaseException):
-                err = APIError(500, f"generation failed: {type(event).__name__}: {event}")
-                yield _sse(err.body())
+                yield _sse(_failure(event).body())
                 return
             else:
                 completions.append(event)
@@ -284,7 +284,7 @@ def router(service: LLMService) -> APIRouter:
 
     @api.post("/v1/completions", response_model=None)
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        check_model(body.model)
+        check_model(body.model, service.name, "language")
         if isinstance(body.prompt, list) and body.prompt and isinstance(body.prompt[0], str):
             if len(body.prompt) != 1:
                 raise invalid("one prompt per request (send several requests: they are "
@@ -296,10 +296,7 @@ def router(service: LLMService) -> APIRouter:
             raise invalid("suffix (fill-in-the-middle) is not supported", "suffix")
         options: dict[str, Any] = {}
         if (schema := _schema(body.response_format)) is not None:
-            try:
-                options["grammar"] = Grammar.from_json_schema(schema)
-            except (ValueError, TypeError) as e:
-                raise invalid(f"invalid JSON schema: {e}", "response_format") from e
+            options["grammar"] = _grammar(schema, "response_format")
         if body.logprobs is not None:
             options["logprobs"] = body.logprobs
         runs = _Runs(body.n)
@@ -324,7 +321,7 @@ def router(service: LLMService) -> APIRouter:
                                                           "logprobs": None,
                                                           "finish_reason": None}]})
                     elif isinstance(event, BaseException):
-                        yield _sse(APIError(500, f"generation failed: {event}").body())
+                        yield _sse(_failure(event).body())
                         return
                     else:
                         sent.append(event)
@@ -335,23 +332,16 @@ def router(service: LLMService) -> APIRouter:
                 if body.stream_options and body.stream_options.include_usage and sent:
                     yield _sse({**head, "choices": [], "usage": _usage(sent)})
             return _stream_response(chunks(), runs)
-        done: list[Completion | None] = [None] * body.n
-        async for index, event in runs.events(request):
-            if isinstance(event, BaseException):
-                runs.cancel()
-                _raise_failure(event)
-            elif isinstance(event, Completion):
-                done[index] = event
-        if any(c is None for c in done):
-            return Response(status_code=499)
-        results = [c for c in done if c is not None]
+        results = await runs.results(request)
+        if results is None:
+            return Response(status_code=499)  # the client left
         choices = [{"index": i, "text": echo + c.text, "logprobs": _lp_text(c),
                     "finish_reason": _finish(c.finish_reason)} for i, c in enumerate(results)]
         return JSONResponse({**head, "choices": choices, "usage": _usage(results)})
 
     @api.post("/v1/embeddings", response_model=None)
     async def embeddings(body: EmbeddingRequest) -> Response:
-        check_model(body.model)
+        check_model(body.model, service.name, "language")
         llm = service.engine.llm
         raw = body.input
         if isinstance(raw, str):
