@@ -6,6 +6,7 @@
     nox -s family     build whisper.cpp and stable-diffusion.cpp on the family ggml, dlopen them
     nox -s models     the tests marked ``model``: real Gemma 3 270M and Whisper tiny.en from PyPI
     nox -s fuzz       mutation fuzzing of every input format (500 cases each; CI runs 100)
+    nox -s sanitize   the three hosts built with ASan + UBSan: their tests and a fuzz slice
     nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
                       and each host's import time against a bare interpreter; `-- vulkan`:
                       cyllama vs llama-bench on the Vulkan plugin's device; `-- server`:
@@ -166,6 +167,71 @@ def fuzz(session: nox.Session) -> None:
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
     session.run("python", "tools/fuzz/fuzz.py", *session.posargs)
+
+
+# The sanitizer build: one CPU module (every variant would quadruple a slow build and test
+# nothing more), debug info for readable reports, its own build dir beside the release one.
+SANITIZE_SETTINGS = ("cmake.define.GGML_FAMILY_SANITIZE=ON", "cmake.define.GGML_FAMILY_CPU=host",
+                     "cmake.build-type=RelWithDebInfo", "build-dir=build/sanitize/{wheel_tag}")
+# detect_leaks=0: CPython itself never frees everything at exit (the leak tests measure RSS
+# instead). allocator_may_return_null: a file claiming a huge size must meet the same failed
+# allocation (std::bad_alloc, a typed error) as without ASan, not ASan's own abort.
+ASAN_OPTIONS = ("detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1:"
+                "detect_stack_use_after_return=0:check_initialization_order=1")
+UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
+
+
+@nox.session(default=False)
+def sanitize(session: nox.Session) -> None:
+    """cyllama, cywhisper and cysd with AddressSanitizer and UndefinedBehaviorSanitizer (GCC):
+    their test suites and 50 fuzz cases per format. Any report ends the process that made it,
+    so it fails its test or fuzz case. ``-- --fuzz-cases N`` changes the slice (0: none)."""
+    cases = "50"
+    args = list(session.posargs)
+    if "--fuzz-cases" in args:
+        at = args.index("--fuzz-cases")
+        cases = args[at + 1]
+        del args[at:at + 2]
+    preload = []
+    for lib in ("libasan.so", "libstdc++.so"):
+        path = str(session.run("gcc", f"-print-file-name={lib}", external=True,
+                               silent=True)).strip()
+        if not Path(path).is_file():
+            session.error(f"gcc's {lib} not found ({path!r}): apt-get install gcc g++")
+        preload.append(path)
+    session.install(f"./packages/{RUNTIME}")
+    settings = [f"--config-settings={s}" for s in SANITIZE_SETTINGS]
+    for pkg in HOSTS:
+        session.run("python", "tools/upstream.py", "fetch", *UPSTREAM[pkg])
+        session.install(f"./packages/{pkg}[test]", *settings, env=_env())
+    session.install("./packages/cysd-tokenizers", "pytest>=8", "gguf>=0.17", "nanobind>=2.4",
+                    "pyelftools", "jsonschema", "nox", "packaging", env=_env())
+    # Reports go to files: pytest captures a test's stderr, and a report that ends the process
+    # would go down with the capture.
+    reports = ROOT / "build" / "sanitize" / "reports"
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir(parents=True)
+    # CPython is not instrumented: the ASan runtime must be loaded before anything else, and
+    # libstdc++ with it (ASan's __cxa_throw interceptor is resolved when it starts).
+    env = {"LD_PRELOAD": ":".join(preload),
+           "ASAN_OPTIONS": f"{ASAN_OPTIONS}:log_path={reports}/asan",
+           "UBSAN_OPTIONS": f"{UBSAN_OPTIONS}:log_path={reports}/ubsan"}
+    failed = []  # every suite runs, whatever an earlier one did
+    runs = [(pkg, ["pytest", f"packages/{pkg}/tests", "-p", "no:cacheprovider", *args])
+            for pkg in HOSTS]
+    if cases != "0":
+        runs.append(("fuzz", ["python", "tools/fuzz/fuzz.py", "--cases", cases]))
+    for name, command in runs:
+        try:
+            session.run(*command, env=env)
+        except nox.command.CommandFailed:
+            failed.append(name)
+    found = sorted(reports.iterdir())
+    for report in found:
+        session.log(f"{report.name}:\n{report.read_text(errors='replace')[:20000]}")
+    if failed or found:
+        session.error(f"failed: {', '.join(failed) or 'none'}; {len(found)} sanitizer "
+                      f"report(s) in {reports}")
 
 
 @nox.session(default=False)

@@ -13,6 +13,9 @@
 # Settings (cache variables, set with -C cmake.define.X=... or in pyproject):
 #   GGML_FAMILY_CPU      "all" (every CPU variant as a loadable module: release) or "host"
 #                        (one module for the x86-64-v3/haswell level: quick developer builds)
+#   GGML_FAMILY_SANITIZE ON: every target of the build (ggml, upstream, bindings) compiled with
+#                        AddressSanitizer and UndefinedBehaviorSanitizer, any UB report fatal
+#                        (nox -s sanitize; GCC or Clang; never for a release)
 #
 # Everything that changes the ggml ABI is set here once, and it all goes into the fingerprint.
 
@@ -21,6 +24,7 @@ include_guard(GLOBAL)
 set(GGML_FAMILY_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(GGML_FAMILY_CPU "all" CACHE STRING "CPU backend modules: all (every ISA variant) or host")
 set_property(CACHE GGML_FAMILY_CPU PROPERTY STRINGS all host)
+option(GGML_FAMILY_SANITIZE "Build everything with ASan and UBSan (testing only)" OFF)
 
 # Defines that change the layout of ggml structs. stable-diffusion.cpp needs 128-byte tensor
 # names (llama.cpp defaults to 64); ggml_tensor changes size with it, so every target of the
@@ -113,6 +117,16 @@ macro(ggml_family_add_ggml)
                  "CPU modules: ${GGML_FAMILY_CPU}")
 
   add_compile_definitions(${GGML_FAMILY_LAYOUT_DEFINES})
+  if(GGML_FAMILY_SANITIZE)
+    # Set here, before any upstream directory, so ggml, llama.cpp, whisper.cpp, sd.cpp and the
+    # bindings are all instrumented (ggml's own GGML_SANITIZE_* options reach ggml only).
+    # -fno-sanitize-recover: an undefined-behaviour report ends the process, so it fails the
+    # test that caused it instead of scrolling by.
+    add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                        -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=address,undefined)
+    message(STATUS "ggml family: AddressSanitizer + UndefinedBehaviorSanitizer build")
+  endif()
   # Upstream projects with old cmake_minimum_required must still honour our option values.
   set(CMAKE_POLICY_DEFAULT_CMP0077 NEW)
   # Export only what is marked GGML_API / LLAMA_API / WHISPER_API ..., as on Windows.

@@ -98,6 +98,40 @@ def gguf_lengths(data: bytearray, rng: random.Random) -> tuple[bytes, str]:
     return bytes(data), f"length at {pos:#x} = {value:#x}"
 
 
+# -- images ------------------------------------------------------------------------------------
+
+def image_size(data: bytearray, rng: random.Random) -> tuple[bytes, str]:
+    """The width or height in the header (PNG's IHDR, JPEG's SOF0) set to an extreme."""
+    value = rng.choice((0, 1, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 100000))
+    which = rng.choice(("width", "height"))
+    if data[:4] == b"\x89PNG":
+        struct.pack_into(">I", data, 16 if which == "width" else 20, value)
+        return bytes(data), f"PNG {which} = {value:#x}"
+    at = bytes(data).find(b"\xff\xc0")
+    if at < 0:
+        return bytes(data), "no JPEG frame header found (unchanged)"
+    struct.pack_into(">H", data, at + (7 if which == "width" else 5), value & 0xFFFF)
+    return bytes(data), f"JPEG {which} = {value & 0xFFFF:#x}"
+
+
+def _image_bases() -> tuple[bytes, bytes]:
+    """A 16x16 RGB PNG and JPEG of a seeded gradient with noise."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, 16, dtype=np.float32)
+    pixels = np.stack([ramp[None, :].repeat(16, 0), ramp[:, None].repeat(16, 1),
+                       rng.uniform(0, 255, (16, 16))], axis=2).astype(np.uint8)
+    out = []
+    for kind in ("PNG", "JPEG"):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, kind)
+        out.append(buf.getvalue())
+    return out[0], out[1]
+
+
 # -- text formats ------------------------------------------------------------------------------
 
 GRAMMARS = [
@@ -234,12 +268,22 @@ def base(fmt: str) -> bytes:
     if fmt == "wav":
         from speech import tone, wav_bytes
         return wav_bytes(tone(0.5))
+    if fmt == "gguf-sd":
+        from tiny_sd import tiny_esrgan
+        return tiny_esrgan().read_bytes()
+    if fmt == "safetensors":
+        from tiny_sd import tiny_esrgan_safetensors
+        return tiny_esrgan_safetensors().read_bytes()
+    if fmt in ("png", "jpeg"):
+        return _image_bases()[fmt == "jpeg"]
     raise KeyError(fmt)
 
 
 EXTRA: dict[str, list[Callable[..., Any]]] = {
     "gguf-llama": [gguf_header, gguf_dup_token, gguf_lengths, gguf_lengths],
     "gguf-lora": [gguf_header, gguf_lengths],
+    "gguf-sd": [gguf_header, gguf_lengths],
+    "image": [image_size, image_size],
 }
 
 #: The driver's own test (not a format): the outcome of case i is SELFTEST[i].
@@ -247,7 +291,7 @@ SELFTEST = ("ok", "typed", "untyped", "abort", "ok", "hang", "ok")
 
 #: Every format, in the order they run.
 FORMATS = ["gguf-llama", "gguf-lora", "llama-state", "whisper-model", "wav", "gbnf",
-           "json-schema"]
+           "json-schema", "gguf-sd", "safetensors", "image"]
 
 
 def case(fmt: str, seed: int, index: int) -> tuple[bytes, str]:
@@ -266,7 +310,37 @@ def case(fmt: str, seed: int, index: int) -> tuple[bytes, str]:
         data = bytearray(base(fmt))
         struct.pack_into("<I", data, 40, rng.choice((0xFFFFFFFF, 0x7FFFFFFF, 3)))
         return bytes(data), "data chunk size forged"
+    if fmt == "safetensors" and rng.random() < 0.3:  # the JSON header, mutated as text
+        return safetensors_header(base(fmt), rng)
+    if fmt == "image":  # PNG and JPEG by turns
+        return mutate_bytes(base("jpeg" if index % 2 else "png"), rng, EXTRA[fmt])
     return mutate_bytes(base(fmt), rng, EXTRA.get(fmt))
+
+
+def safetensors_header(data: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """One tensor entry of the JSON header changed: its dtype, shape or data offsets."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    name = rng.choice([k for k in header if k != "__metadata__"])
+    entry = header[name]
+    field_ = rng.choice(("dtype", "shape", "data_offsets", "drop"))
+    if field_ == "dtype":
+        entry["dtype"] = rng.choice(["F16", "BF16", "I8", "U8", "F64", "I64", "BOOL", "F8_E4M3",
+                                     "Q4", "", 3])
+    elif field_ == "shape":
+        entry["shape"] = rng.choice([[], [0], [-1], [2**31], [2**62, 2**62],
+                                     entry["shape"][::-1], entry["shape"] + [1, 1, 1, 1]])
+    elif field_ == "data_offsets":
+        a, b = entry["data_offsets"]
+        entry["data_offsets"] = rng.choice([[b, a], [a, a], [a, b + 4], [0, 2**40], [-8, b],
+                                            [a], "x"])
+    else:
+        del header[name]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    # the length prefix follows the new header; the tensor data stays where it was
+    return (len(text).to_bytes(8, "little") + text + data[8 + size:],
+            f"{name}: {field_} changed" if field_ != "drop" else f"{name} dropped")
 
 
 def case_bytes(fmt: str, seed: int, index: int) -> bytes:

@@ -35,6 +35,11 @@ def typed_errors() -> tuple[type[BaseException], ...]:
         out += [cywhisper.ModelLoadError, cywhisper.ComputeError]
     except ImportError:
         pass
+    try:
+        import cysd
+        out += [cysd.ModelLoadError, cysd.ComputeError]
+    except ImportError:
+        pass
     return tuple(out)
 
 
@@ -52,6 +57,8 @@ def action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
             if what == "hang":
                 time.sleep(3600)
         return outcome
+    if fmt in ("gguf-sd", "safetensors", "image"):
+        return sd_action(fmt, workdir)
     import cyllama
 
     path = workdir / "case.bin"
@@ -104,6 +111,33 @@ def action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
             whisper.transcribe(wav_path, language="en", fallback=False)
         return transcribe
     raise SystemExit(f"unknown format {fmt!r}")
+
+
+def sd_action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
+    """stable-diffusion.cpp's model loader (GGUF and safetensors: every checkpoint, VAE, LoRA
+    and upscaler goes through it), fed the tiny ESRGAN, and cysd's image files."""
+    import numpy as np
+    from cysd import Upscaler, _images
+    from tiny_sd import tiny_esrgan
+
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    if fmt in ("gguf-sd", "safetensors"):
+        path = workdir / f"case.{'gguf' if fmt == 'gguf-sd' else 'safetensors'}"
+
+        def load_and_upscale(data: bytes) -> None:
+            path.write_bytes(data)
+            Upscaler(path, n_threads=1)(pixels, as_pil=False)
+        return load_and_upscale
+    upscaler = Upscaler(tiny_esrgan(), n_threads=1)
+    image = workdir / "case.img"
+
+    def read_and_upscale(data: bytes) -> None:
+        image.write_bytes(data)
+        raw = _images.to_raw(image)  # what img2img, inpaint and upscale do with a path
+        width, height = raw[0], raw[1]
+        if width * height <= 128 * 128:  # what decodes goes on to sd.cpp (small ones: time)
+            upscaler(_images.from_raw(raw, as_pil=False), as_pil=False)
+    return read_and_upscale
 
 
 def main() -> int:

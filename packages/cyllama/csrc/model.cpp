@@ -4,6 +4,8 @@
 #include "llama-model.h"  // llama.cpp's internal model class: where each layer was placed
 
 #include <nanobind/stl/pair.h>
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace cyllama {
@@ -190,6 +192,31 @@ void bind_model(nb::module_ & m) {
                  return out;
              },
              "Device name of each repeating layer, then of the output layer.")
+        .def("kv_cache_bytes",
+             [](const Model & s, uint32_t n_ctx, uint32_t n_seq_max, uint32_t n_ubatch) {
+                 // What llama.cpp's KV cache will take for such a context (F16 K and V, as
+                 // cyllama makes them): n_ctx cells in every layer that has a KV cache; a
+                 // sliding-window layer keeps only its window per sequence plus one ubatch,
+                 // unless the context keeps full SWA caches (llama.cpp's default, which
+                 // cyllama keeps: it lets a cached prefix be reused). Recurrent layers keep a
+                 // small state per sequence: not counted.
+                 const llama_hparams & hp = s.ptr->hparams;
+                 const bool swa_full = llama_context_default_params().swa_full;
+                 const uint64_t swa = std::min<uint64_t>(
+                     n_ctx, (uint64_t) hp.n_swa * n_seq_max + n_ubatch);
+                 uint64_t bytes = 0;
+                 for (uint32_t il = 0; il < hp.n_layer(); ++il) {
+                     if (!hp.has_kv(il) || hp.is_recr(il)) {
+                         continue;
+                     }
+                     const uint64_t cells = hp.is_swa(il) && !swa_full ? swa : n_ctx;
+                     bytes += cells * 2 * ((uint64_t) hp.n_embd_k_gqa(il) + hp.n_embd_v_gqa(il));
+                 }
+                 return bytes;
+             },
+             "n_ctx"_a, "n_seq_max"_a = 1, "n_ubatch"_a = 512,
+             "Bytes the KV cache of a context of n_ctx cells would take (an estimate made before "
+             "allocating anything).")
         .def("chat_template",
              [](const Model & s, nb::object name) -> nb::object {
                  const char * t = llama_model_chat_template(

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import ggml_family
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
@@ -24,3 +28,19 @@ def llm(tiny_model: Path):  # type: ignore[no-untyped-def]
     from cyllama import LLM
 
     return LLM(tiny_model, n_ctx=256, n_threads=2)
+
+
+@pytest.fixture
+def kv_cache_logged(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], float]]:
+    """A function: the MiB of KV cache llama.cpp reported creating so far in the test (its info
+    lines, let through for the test: the C-side filter follows the logger's level)."""
+    caplog.set_level(logging.INFO, logger="cyllama.ggml")
+    ggml_family.sync_log_levels()
+
+    def logged() -> float:
+        sizes = re.findall(r"llama_kv_cache: size = +([0-9.]+) MiB", caplog.text)
+        assert sizes, "llama.cpp logged no KV cache size"
+        return sum(map(float, sizes))  # SWA models have two caches
+    yield logged
+    logging.getLogger("cyllama.ggml").setLevel(logging.NOTSET)
+    ggml_family.sync_log_levels()

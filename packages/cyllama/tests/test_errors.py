@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cyllama import LLM, ContextOverflowError, ModelLoadError
+from cyllama import LLM, ContextOverflowError, Engine, ModelLoadError
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -69,7 +71,7 @@ def test_prompt_longer_than_context(tiny_model: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"n_ctx": -1}, ValueError, "n_ctx must be >= 0, got -1"),
+        ({"n_ctx": -1}, ValueError, r"n_ctx must be in \[0, 4294967295\], got -1"),
         ({"n_threads": 0}, ValueError, r"n_threads must be in \[1, 512\], got 0"),
         ({"n_batch": 0}, ValueError, "n_batch must be >= 1, got 0"),
         ({"n_ubatch": 1024}, ValueError, r"n_ubatch must be in \[1, 512\], got 1024"),
@@ -131,3 +133,51 @@ except cyllama.ModelLoadError as e:
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "the vocabulary has 696 tokens but 695 distinct texts" in out.stdout
+
+
+# -- sizes that could never fit: refused before anything is allocated --------------------------
+
+@pytest.mark.parametrize("n_ctx", [64, 512, 1000])
+def test_kv_estimate_is_what_llama_cpp_allocates(tiny_model: Path, n_ctx: int,
+                                                  kv_cache_logged: Callable[[], float]) -> None:
+    with LLM(tiny_model, n_ctx=n_ctx, n_threads=1) as llm:
+        estimate = llm._model.kv_cache_bytes(n_ctx, 1, 512) / 2**20
+    padded = -(-n_ctx // 256) * 256 / n_ctx  # llama.cpp pads the cell count to 256
+    assert kv_cache_logged() == pytest.approx(estimate * padded, abs=0.01)
+
+
+def test_absurd_n_ctx_is_refused_before_allocation(tiny_model: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"a context of 4294967295 tokens \(n_ctx\) needs "
+                                         r"[0-9.]+ GiB for its KV cache, more than the [0-9.]+ "
+                                         r"GiB of memory this machine has"):
+        LLM(tiny_model, n_ctx=2**32 - 1, n_threads=1)
+    with pytest.raises(ValueError, match="n_ctx must be"):
+        LLM(tiny_model, n_ctx=2**32)
+    assert time.monotonic() - start < 10
+
+
+def test_absurd_training_context_is_refused_with_n_ctx_0(tmp_path: Path) -> None:
+    # A file that claims a 4-billion-token training context: n_ctx=0 takes it at its word.
+    from tiny_llama import CONFIG, write
+    path = write(tmp_path / "huge-context.gguf", {**CONFIG, "n_ctx": 2**31 - 1})
+    with pytest.raises(ValueError, match=r"\(the model's training context \(n_ctx=0\)\) needs"):
+        LLM(path, n_ctx=0, n_threads=1)
+    with LLM(path, n_ctx=64, n_threads=1) as llm:  # the rest of the file is fine
+        assert llm.generate("the", max_tokens=2).text
+
+
+def test_invalid_training_context_with_n_ctx_0(tmp_path: Path) -> None:
+    from tiny_llama import CONFIG, write
+    path = write(tmp_path / "negative-context.gguf", {**CONFIG, "n_ctx": 2**32 - 1})
+    with pytest.raises(ModelLoadError, match=r"n_ctx=0 takes the model's training context, "
+                                             r"but .*negative-context\.gguf says -1 tokens"):
+        LLM(path, n_ctx=0, n_threads=1)
+
+
+def test_absurd_engine_size_is_refused(llm: LLM) -> None:
+    with pytest.raises(ValueError, match=r"\(n_ctx per sequence x n_parallel\) for 256 "
+                                         r"sequences needs"):
+        Engine(llm, n_parallel=256, n_ctx=(2**32 - 1) // 256)
+    with pytest.raises(ValueError, match="n_ctx must be"):
+        Engine(llm, n_parallel=2, n_ctx=2**31)

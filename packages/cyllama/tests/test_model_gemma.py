@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -106,3 +107,11 @@ def test_embeddings(gemma: LLM) -> None:
     e = gemma.embed(["Paris is in France.", "Tokyo is in Japan.", "Paris is in France."])
     assert e.shape == (3, gemma._model.n_embd)
     assert abs(float(e[0] @ e[2]) - 1.0) < 1e-4 and float(e[0] @ e[1]) < 0.9999
+
+
+def test_kv_estimate_on_a_sliding_window_model(gemma_model: Path,
+                                                kv_cache_logged: Callable[[], float]) -> None:
+    # Gemma 3: 3 global and 15 sliding-window layers, both caches full size (swa_full).
+    with LLM(gemma_model, n_ctx=4096, n_threads=2) as llm:
+        estimate = llm._model.kv_cache_bytes(4096, 1, 512) / 2**20
+    assert kv_cache_logged() == pytest.approx(estimate)

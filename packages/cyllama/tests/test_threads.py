@@ -3,13 +3,13 @@ serialises; separate LLMs run in parallel; an interrupted call leaves the LLM us
 
 from __future__ import annotations
 
-import _thread
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from cyllama import LLM
+from interrupt import interrupt_after  # tools/fixtures (conftest)
 
 
 def test_other_thread_progresses_during_generate(tiny_model: Path) -> None:
@@ -115,11 +115,6 @@ def test_separate_llms_run_in_parallel_threads(tiny_model: Path) -> None:
 def test_keyboard_interrupt_leaves_the_llm_usable(tiny_model: Path) -> None:
     llm = LLM(tiny_model, n_ctx=4096, n_threads=1)
     want = LLM(tiny_model, n_ctx=4096, n_threads=1).generate(PROMPTS[2], max_tokens=12).text
-    timer = threading.Timer(0.2, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            llm.generate(PROMPTS[0], max_tokens=4000)  # ~2 s on the tiny model
-    finally:
-        timer.cancel()
+    with pytest.raises(KeyboardInterrupt), interrupt_after(0.2):
+        llm.generate(PROMPTS[0], max_tokens=4000)  # ~2 s on the tiny model
     assert llm.generate(PROMPTS[2], max_tokens=12).text == want

@@ -83,7 +83,8 @@ std::mutex g_run_mutex;
 struct run_state {
     nb::object progress;  // callable(step, steps, seconds_per_step) -> bool | None, or None
     std::atomic<bool> cancelled{false};
-    std::exception_ptr error;  // raised by the progress callback
+    std::exception_ptr error;  // raised by the progress callback, or Ctrl-C's KeyboardInterrupt
+    family::interrupt_poll interrupted{};
     int calls = 0;
 };
 
@@ -101,7 +102,11 @@ void on_progress(int step, int steps, float time, void * data) {
     }
 }
 
-bool on_abort(void * data) { return static_cast<run_state *>(data)->cancelled.load(); }
+bool on_abort(void * data) {
+    auto * st = static_cast<run_state *>(data);
+    if (!st->cancelled.load() && st->interrupted(st->error)) st->cancelled = true;
+    return st->cancelled.load();
+}
 
 // Outside a run: sd.cpp would print progress bars (model loading) to stdout without a callback.
 void quiet_progress(int, int, float, void *) {}
@@ -288,7 +293,11 @@ struct Upscaler {
         out = family::call(family::error_kind::compute, "ESRGAN upscaling failed", [&] {
             run_guard guard(st);
             return upscale(ctx, in, factor);
-        }, [](const sd_image_t & img) { return img.data == nullptr; });
+        }, [&](const sd_image_t & img) { return img.data == nullptr && !st.error; });
+        if (st.error) {  // Ctrl-C
+            std::free(out.data);
+            std::rethrow_exception(st.error);
+        }
         return take_image(out);
     }
 };

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import cysd
 import ggml_family
 import numpy as np
 import pytest
+from interrupt import interrupt_after  # tools/fixtures (conftest)
 from PIL import Image
 
 SMALL = {"width": 64, "height": 128, "steps": 2, "cfg_scale": 5.0}
@@ -174,3 +176,13 @@ def test_lora_tags_resolve_in_lora_dir(tiny_files: tuple[Path, Path], tmp_path: 
     plain = cysd.StableDiffusion(model, taesd=taesd, n_threads=2)
     with pytest.raises(ValueError, match="no lora_dir"):
         plain.txt2img("x <lora:film:1>", **SMALL)
+
+
+def test_ctrl_c_stops_a_generation(sd: cysd.StableDiffusion) -> None:
+    # No progress callback: the abort callback polls for the signal before every step.
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), interrupt_after(0.5):
+        sd.txt2img("x", seed=1, **{**SMALL, "steps": 200})
+    assert time.monotonic() - start < 10
+    (ok,) = sd.txt2img("x", seed=1, **SMALL)  # the model is still usable
+    assert ok.size == (64, 128)

@@ -85,6 +85,7 @@ struct Whisper {
         Whisper * self;
         nb::object on_segment, on_progress;
         std::exception_ptr error;
+        family::interrupt_poll interrupted{};  // Ctrl-C: the KeyboardInterrupt goes to error
     };
 
     static void segment_cb(whisper_context * ctx, whisper_state *, int n_new, void * user) {
@@ -115,7 +116,9 @@ struct Whisper {
     }
 
     static bool abort_requested(void * user) {
-        return static_cast<callbacks *>(user)->self->cancel.load();
+        auto * cb = static_cast<callbacks *>(user);
+        if (!cb->self->cancel.load() && cb->interrupted(cb->error)) cb->self->cancel.store(true);
+        return cb->self->cancel.load();
     }
 
     static bool encoder_begin(whisper_context *, whisper_state *, void * user) {

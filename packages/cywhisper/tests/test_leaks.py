@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cycles import rss_growth  # tools/fixtures (conftest)
+import pytest
+from cycles import rss_growth, sanitized  # tools/fixtures (conftest)
+
+pytestmark = pytest.mark.skipif(sanitized(), reason="RSS under ASan measures its quarantine")
 
 
 def test_a_hundred_whispers(tiny_model: Path) -> None:

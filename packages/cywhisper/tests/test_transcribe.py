@@ -4,12 +4,14 @@ languages, word timestamps, beams, progress, cancellation and the segment iterat
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import tone, write_wav
 from cywhisper import Decoding, Segment, Transcript, Whisper
+from interrupt import interrupt_after  # tools/fixtures (conftest)
 
 FAST = {"fallback": False, "language": "en"}
 
@@ -188,3 +190,13 @@ def test_separate_models_in_parallel_threads(tiny_model: Path) -> None:
     for t in threads:
         t.join()
     assert got == want
+
+
+def test_ctrl_c_stops_a_long_transcription(whisper: Whisper) -> None:
+    # No callback runs Python during whisper_full: the abort callback polls for the signal.
+    audio = tone(600.0)  # 20 windows: tens of seconds on the tiny model
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), interrupt_after(0.5):
+        whisper.transcribe(audio, **FAST)
+    assert time.monotonic() - start < 5
+    check(whisper.transcribe(tone(1.0), **FAST), 1.0)  # still usable

@@ -129,6 +129,11 @@ class Model:
     def layer_devices(self) -> list[str]:
         """Device name of each repeating layer, then of the output layer."""
 
+    def kv_cache_bytes(self, n_ctx: int, n_seq_max: int = 1, n_ubatch: int = 512) -> int:
+        """
+        Bytes the KV cache of a context of n_ctx cells would take (an estimate made before allocating anything).
+        """
+
     def chat_template(self, name: object | None = None) -> object:
         """The model's chat template from its metadata, or None."""
 

@@ -15,6 +15,7 @@ from ggml_family.checks import check_int
 
 from . import _core
 from ._chat import Message
+from ._llm import check_kv_memory
 from ._text import Job, TextOut, common_prefix, token_logprob
 from ._types import Completion, FinishReason, GenerateOptions, TokenLogprob
 
@@ -170,8 +171,11 @@ class Engine:
                  n_batch: int | None = None) -> None:
         self.llm = llm
         self.n_parallel = check_int("n_parallel", n_parallel, 1, 256)
-        self.n_ctx = check_int("n_ctx", llm.n_ctx if n_ctx is None else n_ctx, 8)
+        self.n_ctx = check_int("n_ctx", llm.n_ctx if n_ctx is None else n_ctx, 8,
+                               (2**32 - 1) // self.n_parallel)
         n_batch = check_int("n_batch", llm._ctx.n_batch if n_batch is None else n_batch, 1)
+        check_kv_memory(llm._model, self.n_ctx * self.n_parallel, self.n_parallel,
+                        min(n_batch, 512), llm.n_gpu_layers != 0, "n_ctx per sequence x n_parallel")
         self._ctx = _core.Context(llm._model, self.n_ctx * self.n_parallel, n_batch,
                                   min(n_batch, 512), llm.n_threads, llm.n_threads_batch,
                                   self.n_parallel)

@@ -54,6 +54,22 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def check_kv_memory(model: Any, n_ctx: int, n_seq_max: int, n_ubatch: int, gpu: bool,
+                    what: str | None = None) -> None:
+    """Refuse a context whose KV cache could never fit (more than the machine's RAM, plus its
+    GPUs' memory when layers are offloaded) before anything is allocated: an absurd n_ctx, or a
+    file's absurd training context with n_ctx=0, would otherwise pass a lazily committed
+    allocation and take the process down when it is zeroed."""
+    need = model.kv_cache_bytes(n_ctx, n_seq_max, n_ubatch)
+    have = ggml_family.host("cyllama").memory_total(gpu=gpu)
+    if need > have:
+        seqs = f" for {n_seq_max} sequences" if n_seq_max > 1 else ""
+        raise ValueError(
+            f"a context of {n_ctx} tokens ({what or 'n_ctx'}){seqs} needs {need / 2**30:.1f} GiB "
+            f"for its KV cache, more than the {have / 2**30:.1f} GiB of memory this machine has; "
+            "use a smaller n_ctx")
+
+
 def _serialised(method: Callable[Concatenate[LLM, _P], _R]
                 ) -> Callable[Concatenate[LLM, _P], _R]:
     """Run the method with the LLM's lock held: calls from other threads wait their turn."""
@@ -119,7 +135,7 @@ class LLM:
         self.n_threads = check_threads("n_threads", n_threads)
         self.n_threads_batch = check_threads(
             "n_threads_batch", self.n_threads if n_threads_batch is None else n_threads_batch)
-        check_int("n_ctx", n_ctx, 0)
+        check_int("n_ctx", n_ctx, 0, 2**32 - 1)
         check_int("n_batch", n_batch, 1)
         check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
         self.seed = check_int("seed", seed, 0, 2**32 - 1)
@@ -135,6 +151,13 @@ class LLM:
         self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False)
         if n_ctx == 0:
             n_ctx = self._model.n_ctx_train
+            if n_ctx <= 0:  # a uint32 in the file, read as int32 by llama.cpp's API
+                raise ModelLoadError(f"n_ctx=0 takes the model's training context, but {self.path} "
+                                     f"says {n_ctx} tokens; give n_ctx")
+            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0,
+                            "the model's training context (n_ctx=0)")
+        else:
+            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0)
         self._ctx = _core.Context(self._model, n_ctx, n_batch, n_ubatch or 0,
                                   self.n_threads, self.n_threads_batch)
         self._cached: list[int] = []  # the tokens in the KV cache, in order

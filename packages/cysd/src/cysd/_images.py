@@ -4,6 +4,7 @@ tuples the extension takes and returns."""
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -35,9 +36,16 @@ def _as_array(image: Any, what: str) -> np.ndarray:
             raise FileNotFoundError(2, f"{what} file not found", str(path))
         if _PIL is None:
             raise ImageError(f"reading {what} files needs Pillow: pip install cysd[pil]")
-        with _PIL.open(path) as img:
-            img.load()
-            return np.asarray(img.convert("L") if what == "mask" else img.convert("RGB"))
+        try:
+            with _PIL.open(path) as img:
+                img.load()
+                return np.asarray(img.convert("L") if what == "mask" else img.convert("RGB"))
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error,
+                _PIL.DecompressionBombError) as e:
+            # Pillow's decoders say a file is broken in all of these ways (SyntaxError for
+            # some malformed headers, DecompressionBombError for absurd sizes).
+            raise ImageError(f"{what} file {str(path)!r} cannot be read: "
+                             f"{type(e).__name__}: {e}") from e
     if _PIL is not None and isinstance(image, _PIL.Image):
         wanted = ("L", "1") if what == "mask" else ("RGB",)
         if image.mode not in wanted:

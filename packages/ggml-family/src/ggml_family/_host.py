@@ -158,6 +158,17 @@ class Host:
         return [d["name"] for b in self.core.backends() for d in b["devices"]
                 if d["type"] in ("gpu", "igpu")]
 
+    def memory_total(self, *, gpu: bool) -> int:
+        """Bytes of memory the machine has for a model's buffers: its RAM (the CPU device's
+        total), plus every GPU's with ``gpu``. A size beyond it is impossible, not just large."""
+        if gpu:
+            self.load_plugins()
+        else:
+            self.load()
+        kinds = ("cpu", "gpu", "igpu") if gpu else ("cpu",)
+        return sum(int(d["memory_total"]) for b in self.core.backends() for d in b["devices"]
+                   if d["type"] in kinds)
+
     def choose_gpu(self, use_gpu: bool | None) -> str | None:
         """The GPU device a ``use_gpu`` option means: the first registered one for None (when
         there is one) or True; None for the CPU. True without a GPU is the host's

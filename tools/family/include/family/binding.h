@@ -15,6 +15,7 @@
 
 #include <ggml.h>
 
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -126,6 +127,28 @@ auto call(error_kind kind, const std::string & what, F && f, Failed failed = {})
         return std::move(*result);
     }
 }
+
+// Ctrl-C during a long upstream call that runs without the GIL (a transcription, an image):
+// Python only runs its SIGINT handler between bytecodes, so without this the interrupt would
+// wait for the whole call. An abort callback polls it (at most every 100 ms it takes the GIL
+// and runs the pending signal handlers); when a handler raised, the exception is kept in
+// `error` for the caller to rethrow once upstream has stopped, and the callback says abort.
+// Only the main thread runs signal handlers: from another thread it never fires.
+class interrupt_poll {
+public:
+    bool operator()(std::exception_ptr & error) {
+        const auto now = std::chrono::steady_clock::now();
+        if (error || now < next_) return bool(error);
+        next_ = now + std::chrono::milliseconds(100);
+        nb::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() == 0) return false;
+        error = std::make_exception_ptr(nb::python_error());
+        return true;
+    }
+
+private:
+    std::chrono::steady_clock::time_point next_{};
+};
 
 // A parameter bundle: `T` is a plain struct (default-constructible, one member per upstream
 // setting); each field is bound by name with its documentation. The class gets `_fields` (the
