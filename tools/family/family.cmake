@@ -138,6 +138,11 @@ macro(ggml_family_add_ggml)
 
   set(BUILD_SHARED_LIBS ON)
   set(GGML_BACKEND_DL ON)
+  # ggml's RPC backend: one more module in every wheel (small, no dependencies; client and
+  # server must be the same ggml build, which shipping it with the host guarantees). No RDMA:
+  # it would make the wheels depend on the build machine's libibverbs.
+  set(GGML_RPC ON)
+  set(GGML_RPC_RDMA OFF CACHE BOOL "" FORCE)
   set(GGML_NATIVE OFF)
   # No OpenMP: ggml's own thread pool is as fast here and keeps libgomp out of the wheels.
   set(GGML_OPENMP OFF)
@@ -231,6 +236,10 @@ macro(ggml_family_add_sd with_examples)
   set(SD_BUILD_EXAMPLES ${with_examples})
   set(SD_WEBP OFF)
   set(SD_WEBM OFF)
+  # miniz (reading .ckpt zips) loads through misaligned pointers on x86 by default, undefined
+  # behaviour that UBSan rightly reports on a fuzzed file; its portable byte loads cost nothing
+  # that matters here (checkpoints are stored, not deflated).
+  add_compile_definitions(MINIZ_USE_UNALIGNED_LOADS_AND_STORES=0)
   add_subdirectory("${GGML_FAMILY_SD_DIR}" "${CMAKE_BINARY_DIR}/stable-diffusion.cpp" EXCLUDE_FROM_ALL)
   # sd_version()/sd_commit(): the pinned sdist, from the tree's stamp (tools/upstream.py). Upstream
   # takes them from `git describe` (nothing in an sdist; our own repository in a checkout) and

@@ -11,6 +11,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,9 @@ struct Model {
     llama_model * ptr = nullptr;
     std::string path;
 
-    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool vocab_only);
+    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool vocab_only,
+          const std::optional<std::vector<std::string>> & devices = std::nullopt,
+          bool repack = true);
     ~Model();
     Model(const Model &) = delete;
     Model & operator=(const Model &) = delete;

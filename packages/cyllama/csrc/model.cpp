@@ -3,6 +3,7 @@
 
 #include "llama-model.h"  // llama.cpp's internal model class: where each layer was placed
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <algorithm>
 #include <cstdint>
@@ -10,10 +11,23 @@
 
 namespace cyllama {
 
-Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vocab_only)
+Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool vocab_only,
+             const std::optional<std::vector<std::string>> & devices, bool repack)
     : path(path_) {
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = n_gpu_layers;
+    params.use_extra_bufts = repack;  // the CPU's repacked weight layouts (AMX, interleaved)
+    // The devices to place layers on, in order (NULL-terminated; an empty list: this CPU
+    // only); None: llama.cpp's default (every GPU, and every RPC server registered in the
+    // process).
+    std::vector<ggml_backend_dev_t> devs;
+    for (const auto & name : devices.value_or(std::vector<std::string>())) {
+        ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+        if (!dev) throw nb::value_error(("no ggml device named " + name).c_str());
+        devs.push_back(dev);
+    }
+    devs.push_back(nullptr);
+    if (devices) params.devices = devs.data();
     params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     params.vocab_only = vocab_only;
     ptr = family::call(family::error_kind::model_load, "failed to load model from " + path,
@@ -153,8 +167,13 @@ void bind_model(nb::module_ & m) {
              "The adapter's GGUF metadata as strings.");
 
     nb::class_<Model>(m, "Model", "A loaded llama.cpp model (weights and vocabulary).")
-        .def(nb::init<const std::string &, int, bool, bool>(), "path"_a, "n_gpu_layers"_a = 0,
-             "use_mmap"_a = true, "vocab_only"_a = false)
+        .def(nb::init<const std::string &, int, bool, bool,
+                      const std::optional<std::vector<std::string>> &, bool>(),
+             "path"_a, "n_gpu_layers"_a = 0, "use_mmap"_a = true, "vocab_only"_a = false,
+             "devices"_a = nb::none(), "repack"_a = true,
+             "devices: the ggml devices to place layers on, in order ([]: this CPU only; "
+             "None: llama.cpp's choice, every GPU and RPC server). repack: CPU layers may use "
+             "repacked weight layouts (faster; other float rounding than plain kernels).")
         .def_ro("path", &Model::path)
         .def("tokenize", &tokenize, "text"_a, "add_special"_a = true, "parse_special"_a = false,
              "Token ids of UTF-8 text.")

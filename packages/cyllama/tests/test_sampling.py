@@ -147,7 +147,7 @@ def test_sampled_frequencies_follow_the_temperature(llm: LLM) -> None:
 def test_logprobs_are_the_model_log_softmax(llm: LLM, tiny_model: object) -> None:
     out = llm.generate(PROMPT, max_tokens=4, logprobs=3)
     assert out.logprobs is not None and len(out.logprobs) == 4
-    model = _core.Model(str(tiny_model), 0, True, False)
+    model = _core.Model(str(tiny_model), 0, True, False, [])  # no device: this CPU only
     ctx = _core.Context(model, 128, 128, 0, 1, 1)
     ctx.decode(llm.tokenize(PROMPT))
     for lp, token in zip(out.logprobs, out.tokens, strict=True):

@@ -8,9 +8,11 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <string>
 #include <utility>
 #include <vector>
 #include <mutex>
@@ -58,6 +60,12 @@ void dispatch(int level, std::string line) {
     try {
         (*g_handler)(level, line);
     } catch (nb::python_error & e) {
+        if (e.matches(PyExc_KeyboardInterrupt)) {
+            // Ctrl-C landed in the handler, which cannot raise into ggml: trip it again, for
+            // the interrupted call's own Python code to raise.
+            PyErr_SetInterrupt();
+            return;
+        }
         e.restore();
         PyErr_WriteUnraisable(nullptr);
     }
@@ -102,10 +110,19 @@ const char * dev_type_name(enum ggml_backend_dev_type t) {
     }
 }
 
+// An RPC server's device: asking for its memory is a round trip to the server (or a connection
+// attempt to one that went away: ggml's registry cannot forget a server).
+bool is_remote(ggml_backend_dev_t dev) {
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+    return reg && std::string(ggml_backend_reg_name(reg)).rfind("RPC", 0) == 0;
+}
+
 nb::dict describe_device(ggml_backend_dev_t dev) {
     size_t free = 0, total = 0;
-    ggml_backend_dev_memory(dev, &free, &total);
+    const bool remote = is_remote(dev);
+    if (!remote) ggml_backend_dev_memory(dev, &free, &total);
     nb::dict d;
+    d["remote"] = remote;  // memory not asked (0): device_memory() does
     d["name"] = ggml_backend_dev_name(dev);
     d["description"] = ggml_backend_dev_description(dev);
     d["type"] = dev_type_name(ggml_backend_dev_type(dev));
@@ -170,6 +187,15 @@ void log_callback(ggml_log_level level, const char * text, void *) {
         }
     }
     for (auto & [lvl, line] : lines) dispatch(lvl, std::move(line));
+}
+
+// An entry point of the loaded RPC backend module.
+static void * rpc_proc(const char * name) {
+    ggml_backend_reg_t rpc = ggml_backend_reg_by_name("RPC");
+    if (!rpc) raise(error_kind::backend, "the RPC backend module is not loaded");
+    void * fn = ggml_backend_reg_get_proc_address(rpc, name);
+    if (!fn) raise(error_kind::backend, std::string("the RPC backend has no ") + name);
+    return fn;
 }
 
 void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
@@ -290,6 +316,68 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
               return out;
           },
           "Registered backends: name, devices (name, description, type, memory) and features.");
+
+    m.def("device_memory",
+          [](const std::string & name) -> std::pair<size_t, size_t> {
+              ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+              if (!dev) raise(error_kind::value, "no ggml device named " + name);
+              size_t free = 0, total = 0;
+              call(error_kind::backend, "cannot ask device " + name + " for its memory",
+                   [&] { ggml_backend_dev_memory(dev, &free, &total); });
+              return {free, total};
+          },
+          nb::arg("name"), "(free, total) bytes of a device's memory (an RPC server's: asked).");
+
+    // ggml's RPC backend (a module like any other): its entry points are found by name, so
+    // nothing here links it.
+    m.def("rpc_add_server",
+          [](const std::string & endpoint) -> std::vector<std::string> {
+              using add_server_t = ggml_backend_reg_t (*)(const char *);
+              auto add = (add_server_t) rpc_proc("ggml_backend_rpc_add_server");
+              ggml_backend_reg_t reg = call(error_kind::backend,
+                                            "cannot use the RPC server at " + endpoint,
+                                            [&] { return add(endpoint.c_str()); });
+              static std::mutex mutex;
+              static std::vector<ggml_backend_reg_t> registered;
+              {
+                  std::lock_guard<std::mutex> lock(mutex);
+                  if (std::find(registered.begin(), registered.end(), reg) == registered.end()) {
+                      ggml_backend_register(reg);  // its devices join the registry, once
+                      registered.push_back(reg);
+                  }
+              }
+              std::vector<std::string> names;
+              for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) {
+                  names.emplace_back(ggml_backend_dev_name(ggml_backend_reg_dev_get(reg, i)));
+              }
+              return names;
+          },
+          nb::arg("endpoint"),
+          "Connect to an RPC server (host:port) and register its devices; returns their names. "
+          "BackendError when it cannot be reached or speaks another protocol version.");
+
+    m.def("rpc_start_server",
+          [](const std::string & endpoint, const std::string & cache_dir, size_t n_threads,
+             const std::vector<std::string> & devices) {
+              using start_server_t = void (*)(const char *, const char *, size_t, size_t,
+                                              ggml_backend_dev_t *);
+              auto start = (start_server_t) rpc_proc("ggml_backend_rpc_start_server");
+              std::vector<ggml_backend_dev_t> devs;
+              for (const auto & name : devices) {
+                  ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
+                  if (!dev) raise(error_kind::value, "no ggml device named " + name);
+                  devs.push_back(dev);
+              }
+              call(error_kind::backend, "the RPC server at " + endpoint + " stopped", [&] {
+                  start(endpoint.c_str(), cache_dir.empty() ? nullptr : cache_dir.c_str(),
+                        n_threads, devs.size(), devs.data());
+                  return false;  // it only returns when it could not listen
+              }, [](bool) { return true; });
+          },
+          nb::arg("endpoint"), nb::arg("cache_dir"), nb::arg("n_threads"), nb::arg("devices"),
+          "Serve these devices over ggml's RPC protocol at endpoint (host:port), the tensor "
+          "cache in cache_dir (empty: none). Blocks (without the GIL) while it serves; raises "
+          "BackendError when it cannot listen.");
 }
 
 }  // namespace family

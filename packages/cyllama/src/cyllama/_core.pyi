@@ -55,6 +55,19 @@ def backends() -> list[dict[str, Any]]:
     Registered backends: name, devices (name, description, type, memory) and features.
     """
 
+def device_memory(name: str) -> tuple[int, int]:
+    """(free, total) bytes of a device's memory (an RPC server's: asked)."""
+
+def rpc_add_server(endpoint: str) -> list[str]:
+    """
+    Connect to an RPC server (host:port) and register its devices; returns their names. BackendError when it cannot be reached or speaks another protocol version.
+    """
+
+def rpc_start_server(endpoint: str, cache_dir: str, n_threads: int, devices: Sequence[str]) -> None:
+    """
+    Serve these devices over ggml's RPC protocol at endpoint (host:port), the tensor cache in cache_dir (empty: none). Blocks (without the GIL) while it serves; raises BackendError when it cannot listen.
+    """
+
 def apply_chat_template(template: str, messages: Sequence[tuple[str, str]], add_assistant: bool) -> object:
     """
     Render (role, content) messages with a built-in llama.cpp chat format (by name, or detected from a Jinja template); None if the template is not one of them.
@@ -77,7 +90,10 @@ class LoraAdapter:
 class Model:
     """A loaded llama.cpp model (weights and vocabulary)."""
 
-    def __init__(self, path: str, n_gpu_layers: int = 0, use_mmap: bool = True, vocab_only: bool = False) -> None: ...
+    def __init__(self, path: str, n_gpu_layers: int = 0, use_mmap: bool = True, vocab_only: bool = False, devices: Sequence[str] | None = None, repack: bool = True) -> None:
+        """
+        devices: the ggml devices to place layers on, in order ([]: this CPU only; None: llama.cpp's choice, every GPU and RPC server). repack: CPU layers may use repacked weight layouts (faster; other float rounding than plain kernels).
+        """
 
     @property
     def path(self) -> str: ...

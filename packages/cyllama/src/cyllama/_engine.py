@@ -175,7 +175,8 @@ class Engine:
                                (2**32 - 1) // self.n_parallel)
         n_batch = check_int("n_batch", llm._ctx.n_batch if n_batch is None else n_batch, 1)
         check_kv_memory(llm._model, self.n_ctx * self.n_parallel, self.n_parallel,
-                        min(n_batch, 512), llm.n_gpu_layers != 0, "n_ctx per sequence x n_parallel")
+                        min(n_batch, 512), llm.n_gpu_layers != 0, "n_ctx per sequence x n_parallel",
+                        llm._remote_memory)
         self._ctx = _core.Context(llm._model, self.n_ctx * self.n_parallel, n_batch,
                                   min(n_batch, 512), llm.n_threads, llm.n_threads_batch,
                                   self.n_parallel)

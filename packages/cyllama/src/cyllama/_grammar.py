@@ -263,34 +263,75 @@ class _Converter:
         return self.add(hint, f'"{{" {ws} {body} {ws} "}}"')
 
 
-#: The most rules, and the deepest nesting of parentheses, a grammar may have.
+#: The most rules, the deepest nesting of parentheses and the longest chain of rules referring
+#: to rules a grammar may have.
 MAX_RULES = 20000
 MAX_NESTING = 1000
+MAX_CHAIN = 1000
+
+_RULE = re.compile(r"(?m)^\s*([A-Za-z0-9-]+)\s*::=")
+_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 
-def _shape(text: str) -> tuple[int, int]:
-    """(rules, deepest parenthesis nesting) of GBNF text, strings, classes and comments
-    skipped."""
-    rules = len(re.findall(r"(?m)^\s*[A-Za-z0-9-]+\s*::=", text))
+def _shape(text: str) -> tuple[int, int, dict[str, set[str]]]:
+    """(rules, deepest parenthesis nesting, the names each rule refers to) of GBNF text,
+    strings, classes and comments skipped."""
+    starts = [(m.start(), m.end(), m.group(1)) for m in _RULE.finditer(text)]
+    refs: dict[str, set[str]] = {}
     depth = deepest = 0
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in "\"[":
-            close = "\"" if c == "\"" else "]"
-            i += 1
-            while i < n and text[i] != close:
-                i += 2 if text[i] == "\\" else 1
-        elif c == "#":
-            while i < n and text[i] != "\n":
+    for k, (_, body_start, name) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        seen = refs.setdefault(name, set())
+        i = body_start
+        while i < end:
+            c = text[i]
+            if c in "\"[":
+                close = "\"" if c == "\"" else "]"
                 i += 1
-        elif c == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c == ")":
-            depth -= 1
-        i += 1
-    return rules, deepest
+                while i < end and text[i] != close:
+                    i += 2 if text[i] == "\\" else 1
+            elif c == "#":
+                while i < end and text[i] != "\n":
+                    i += 1
+            elif c == "(":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif c == ")":
+                depth -= 1
+            elif m := _NAME.match(text, i):
+                seen.add(m.group())
+                i = m.end()
+                continue
+            i += 1
+    return len(starts), deepest, refs
+
+
+def _chain(refs: dict[str, set[str]]) -> int:
+    """The longest path of references in depth-first order (a rule already on the path or
+    already measured is not entered again): how deep a recursive walk of the grammar goes."""
+    height: dict[str, int] = {}
+    longest = 0
+    for start in refs:
+        if start in height:
+            continue
+        on_path = {start}
+        stack: list[tuple[str, list[str]]] = [(start, sorted(refs[start]))]
+        while stack:
+            name, todo = stack[-1]
+            while todo and (todo[-1] in on_path or todo[-1] in height or todo[-1] not in refs):
+                todo.pop()
+            if todo:
+                child = todo.pop()
+                on_path.add(child)
+                stack.append((child, sorted(refs[child])))
+                longest = max(longest, len(stack))
+                continue
+            stack.pop()
+            on_path.discard(name)
+            height[name] = 1 + max((height.get(r, 0) for r in refs[name] if r in height),
+                                   default=0)
+            longest = max(longest, height[name])
+    return longest
 
 
 class Grammar:
@@ -310,7 +351,7 @@ class Grammar:
             raise ValueError(f"root must be a GBNF rule name, got {root!r}")
         if not re.search(rf"(^|\n)\s*{re.escape(root)}\s*::=", text):
             raise ValueError(f"the grammar has no rule named {root!r}")
-        rules, depth = _shape(text)
+        rules, depth, refs = _shape(text)
         # llama.cpp parses and walks grammars recursively: past these, a crafted grammar ran
         # it out of stack (SIGSEGV) in the fuzzing (tools/fuzz); real grammars stay far below.
         if rules > MAX_RULES:
@@ -318,6 +359,10 @@ class Grammar:
         if depth > MAX_NESTING:
             raise ValueError(f"the grammar nests parentheses {depth} deep; at most "
                              f"{MAX_NESTING} are accepted")
+        chain = _chain(refs)
+        if chain > MAX_CHAIN:
+            raise ValueError(f"the grammar's rules refer to each other {chain} deep; at most "
+                             f"{MAX_CHAIN} are accepted")
         self.text = text
         self.root = root
 

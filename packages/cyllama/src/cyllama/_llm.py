@@ -55,13 +55,13 @@ _R = TypeVar("_R")
 
 
 def check_kv_memory(model: Any, n_ctx: int, n_seq_max: int, n_ubatch: int, gpu: bool,
-                    what: str | None = None) -> None:
+                    what: str | None = None, remote: int = 0) -> None:
     """Refuse a context whose KV cache could never fit (more than the machine's RAM, plus its
     GPUs' memory when layers are offloaded) before anything is allocated: an absurd n_ctx, or a
     file's absurd training context with n_ctx=0, would otherwise pass a lazily committed
     allocation and take the process down when it is zeroed."""
     need = model.kv_cache_bytes(n_ctx, n_seq_max, n_ubatch)
-    have = ggml_family.host("cyllama").memory_total(gpu=gpu)
+    have = ggml_family.host("cyllama").memory_total(gpu=gpu) + remote
     if need > have:
         seqs = f" for {n_seq_max} sequences" if n_seq_max > 1 else ""
         raise ValueError(
@@ -111,9 +111,20 @@ class LLM:
         seed: seeds the generator that gives each sampled generation its seed (unless the
             :class:`Sampling` sets one); greedy decoding ignores it.
         n_gpu_layers: layers to offload to GPU devices; -1 all of them, 0 none. The default
-            offloads everything when a GPU plugin registered a device, and nothing otherwise.
-            Asking for layers when no GPU device is registered raises BackendError.
+            offloads everything when a GPU plugin registered a device (or ``rpc`` is given),
+            and nothing otherwise. Asking for layers when no GPU device is registered raises
+            BackendError.
         use_mmap: map the file instead of reading it into memory.
+        rpc: RPC servers (``"host:port"``, each ``python -m ggml_family rpc-server``) whose
+            devices take offloaded layers, before the local GPUs: with ``n_gpu_layers=-1``
+            every layer is remote; with fewer, the first layers stay on this CPU.
+            :meth:`layer_devices` shows the split. The servers must run the same ggml build;
+            an unreachable one, or one of another protocol version, raises BackendError; a
+            server that goes away during a call raises ComputeError.
+        repack: let layers on this CPU use ggml's repacked weight layouts (AMX tiles,
+            interleaved quantized blocks) where the CPU has them: faster, but they round
+            floats differently from the plain kernels that GPUs' and RPC servers' CPUs run.
+            ``repack=False`` gives the same numbers as an RPC server's CPU.
 
     The model's KV cache is kept between calls: a prompt that starts with the tokens of the
     previous call only evaluates what is new.
@@ -131,6 +142,8 @@ class LLM:
         seed: int = 0,
         n_gpu_layers: int | None = None,
         use_mmap: bool = True,
+        rpc: Sequence[str] | None = None,
+        repack: bool = True,
     ) -> None:
         self.n_threads = check_threads("n_threads", n_threads)
         self.n_threads_batch = check_threads(
@@ -141,23 +154,34 @@ class LLM:
         self.seed = check_int("seed", seed, 0, 2**32 - 1)
         state = ggml_family.host("cyllama")
         gpus = state.gpu_devices()  # discovers and loads plugins on first use
+        if isinstance(rpc, str):
+            raise TypeError("rpc must be a list of 'host:port' strings, not one string")
+        self.path = _check_model_file(path)
+        #: The RPC servers' devices, by endpoint (``rpc=``).
+        self.rpc: dict[str, list[str]] = {e: state.add_rpc_servers([e]) for e in rpc or ()}
+        remote = [name for names in self.rpc.values() for name in names]
+        self._remote_memory = sum(state.core.device_memory(name)[1] for name in remote)
         if n_gpu_layers is None:
-            n_gpu_layers = -1 if gpus else 0
+            n_gpu_layers = -1 if gpus or remote else 0
         check_int("n_gpu_layers", n_gpu_layers, -1)
-        if n_gpu_layers != 0 and not gpus:
+        if n_gpu_layers != 0 and not gpus and not remote:
             raise BackendError(state.no_gpu_error(f"n_gpu_layers={n_gpu_layers}", "n_gpu_layers=0"))
         self.n_gpu_layers = n_gpu_layers
-        self.path = _check_model_file(path)
-        self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False)
+        # Layers go to the RPC servers given here, then to the local GPUs; never to servers
+        # another LLM of the process connected to (llama.cpp's default would take them all).
+        devices = remote + gpus if remote or state.core.backend_registered("RPC") else None
+        self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False, devices,
+                                  bool(repack))
         if n_ctx == 0:
             n_ctx = self._model.n_ctx_train
             if n_ctx <= 0:  # a uint32 in the file, read as int32 by llama.cpp's API
                 raise ModelLoadError(f"n_ctx=0 takes the model's training context, but {self.path} "
                                      f"says {n_ctx} tokens; give n_ctx")
             check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0,
-                            "the model's training context (n_ctx=0)")
+                            "the model's training context (n_ctx=0)", self._remote_memory)
         else:
-            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0)
+            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0,
+                            None, self._remote_memory)
         self._ctx = _core.Context(self._model, n_ctx, n_batch, n_ubatch or 0,
                                   self.n_threads, self.n_threads_batch)
         self._cached: list[int] = []  # the tokens in the KV cache, in order

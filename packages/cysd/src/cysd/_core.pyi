@@ -52,6 +52,19 @@ def backends() -> list[dict[str, Any]]:
     Registered backends: name, devices (name, description, type, memory) and features.
     """
 
+def device_memory(name: str) -> tuple[int, int]:
+    """(free, total) bytes of a device's memory (an RPC server's: asked)."""
+
+def rpc_add_server(endpoint: str) -> list[str]:
+    """
+    Connect to an RPC server (host:port) and register its devices; returns their names. BackendError when it cannot be reached or speaks another protocol version.
+    """
+
+def rpc_start_server(endpoint: str, cache_dir: str, n_threads: int, devices: Sequence[str]) -> None:
+    """
+    Serve these devices over ggml's RPC protocol at endpoint (host:port), the tensor cache in cache_dir (empty: none). Blocks (without the GIL) while it serves; raises BackendError when it cannot listen.
+    """
+
 class Cancelled(RuntimeError):
     pass
 

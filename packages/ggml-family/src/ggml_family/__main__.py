@@ -1,4 +1,5 @@
-"""``python -m ggml_family info`` (also ``ggml-family info``): every installed host and plugin.
+"""``python -m ggml_family info`` (also ``ggml-family info``): every installed host and plugin;
+``python -m ggml_family rpc-server``: this machine's devices served to ggml RPC clients.
 
 Hosts make themselves known through the ``ggml_family.hosts`` entry point group; each is
 imported, its CPU backend loaded and the plugins discovered, then the hosts are shown grouped by
@@ -78,11 +79,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser("info", help="installed hosts and plugins, CPU module, devices")
     p_info.add_argument("--json", action="store_true")
+    p_rpc = sub.add_parser(
+        "rpc-server", help="serve this machine's devices to ggml RPC clients (other machines' "
+        "LLM(path, rpc=[...])); no authentication: loopback or a trusted network only")
+    p_rpc.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    p_rpc.add_argument("--port", type=int, default=50052, help="port (default 50052)")
+    p_rpc.add_argument("--device", action="append", metavar="NAME",
+                       help="a device to serve (CPU, CUDA0, Vulkan0, ...; repeat for more); "
+                       "default: the GPUs, else the CPU")
+    p_rpc.add_argument("--cache", metavar="DIR",
+                       help="keep received tensors in DIR, so a model is not sent again")
+    p_rpc.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(name)s: %(message)s")
 
     def action() -> None:
+        if args.command == "rpc-server":
+            from ._rpc import serve
+            serve(args.host, args.port, args.device, args.cache, args.threads)
+            return
         data = collect()
         print(json.dumps(data, indent=2) if args.json else "\n".join(describe_all(data)))
 

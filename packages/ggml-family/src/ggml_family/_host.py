@@ -153,10 +153,39 @@ class Host:
             return self.plugins
 
     def gpu_devices(self) -> list[str]:
-        """Names of the registered GPU (or integrated GPU) devices, after loading plugins."""
+        """Names of this machine's GPU (or integrated GPU) devices, after loading plugins (RPC
+        servers' devices, which say they are GPUs, are not this machine's)."""
         self.load_plugins()
-        return [d["name"] for b in self.core.backends() for d in b["devices"]
-                if d["type"] in ("gpu", "igpu")]
+        return [d["name"] for b in self.core.backends() if not b["name"].startswith("RPC")
+                for d in b["devices"] if d["type"] in ("gpu", "igpu")]
+
+    # -- RPC -------------------------------------------------------------------------------
+
+    def rpc_module(self) -> Path:
+        """ggml's RPC backend module in this host's ``lib`` folder."""
+        return self.libdir / ("ggml-rpc.dll" if sys.platform == "win32" else "libggml-rpc.so")
+
+    def load_rpc(self) -> None:
+        """Register ggml's RPC backend (once per ggml build, like the CPU backend)."""
+        self.load()
+        with _lock:
+            if not self.core.backend_registered("RPC"):
+                module = self.rpc_module()
+                if not module.is_file():
+                    raise self.core.BackendError(
+                        f"{self.package} has no RPC backend module ({module} is missing): "
+                        "reinstall the package")
+                self.core.backend_load(str(module))
+
+    def add_rpc_servers(self, endpoints: list[str]) -> list[str]:
+        """Connect to RPC servers (``host:port`` each) and register their devices; returns the
+        devices' names, in order. BackendError names a server that cannot be reached or that
+        speaks another protocol version."""
+        self.load_rpc()
+        names: list[str] = []
+        for endpoint in endpoints:
+            names += self.core.rpc_add_server(check_endpoint(endpoint))
+        return names
 
     def memory_total(self, *, gpu: bool) -> int:
         """Bytes of memory the machine has for a model's buffers: its RAM (the CPU device's
@@ -264,6 +293,16 @@ def hosts() -> list[Host]:
     """Every host registered in this process, in import order."""
     with _lock:
         return list(_hosts.values())
+
+
+def check_endpoint(endpoint: object) -> str:
+    """``host:port`` (a name, IPv4 address or bracketed IPv6 address, and a port 1-65535)."""
+    if not isinstance(endpoint, str):
+        raise TypeError(f"an RPC endpoint must be a str 'host:port', not {type(endpoint).__name__}")
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"an RPC endpoint is 'host:port' (port 1-65535), got {endpoint!r}")
+    return endpoint
 
 
 def sync_log_levels() -> None:

@@ -100,9 +100,9 @@ def describe_backends(backends: list[Mapping[str, Any]]) -> list[str]:
     for reg in backends:
         out.append(f"  {reg['name']}")
         for dev in reg["devices"]:
-            mem = dev["memory_total"] / 2**30
-            out.append(f"    device {dev['name']} [{dev['type']}] {dev['description']}, "
-                       f"{mem:.1f} GiB")
+            where = ("remote (RPC)" if dev.get("remote")
+                     else f"{dev['memory_total'] / 2**30:.1f} GiB")
+            out.append(f"    device {dev['name']} [{dev['type']}] {dev['description']}, {where}")
         if reg["features"]:
             out.append("    features: " + " ".join(k for k, v in reg["features"] if v == "1"))
     return out
