@@ -152,12 +152,16 @@ class Host:
                 self.plugins = [load_plugin(self, ep) for ep in entry_points()]
             return self.plugins
 
-    def gpu_devices(self) -> list[str]:
-        """Names of this machine's GPU (or integrated GPU) devices, after loading plugins (RPC
-        servers' devices, which say they are GPUs, are not this machine's)."""
+    def local_devices(self) -> list[dict[str, Any]]:
+        """This machine's registered devices (CPU, GPUs) after loading plugins: not the RPC
+        servers' devices, which say they are GPUs."""
         self.load_plugins()
-        return [d["name"] for b in self.core.backends() if not b["name"].startswith("RPC")
-                for d in b["devices"] if d["type"] in ("gpu", "igpu")]
+        return [d for b in self.core.backends() if not b["name"].startswith("RPC")
+                for d in b["devices"] if d["type"] in ("cpu", "gpu", "igpu")]
+
+    def gpu_devices(self) -> list[str]:
+        """Names of this machine's GPU (or integrated GPU) devices, after loading plugins."""
+        return [d["name"] for d in self.local_devices() if d["type"] != "cpu"]
 
     # -- RPC -------------------------------------------------------------------------------
 

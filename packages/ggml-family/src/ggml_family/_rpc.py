@@ -9,31 +9,21 @@ the handshake.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import os
 import signal
 import sys
 import threading
 from importlib import metadata
-from typing import Any
 
 from . import HOST_ENTRY_POINT_GROUP
 from ._host import Host, hosts
+from .checks import is_loopback
 
 # What upstream's rpc-server says: the protocol has no authentication and no encryption.
 WARNING = ("WARNING: the RPC server listens on {host}, not only on this machine.\n"
            "ggml's RPC protocol has no authentication and no encryption: anyone who reaches the\n"
            "port can use this machine's devices and read or write their memory. Never expose it\n"
            "to an open network.")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def any_host() -> Host:
@@ -51,13 +41,6 @@ def any_host() -> Host:
     return found[0]
 
 
-def local_devices(host: Host) -> list[dict[str, Any]]:
-    """The devices this machine can serve: every registered one but RPC servers' own."""
-    host.load_plugins()
-    return [d for b in host.core.backends() if not b["name"].startswith("RPC")
-            for d in b["devices"] if d["type"] in ("cpu", "gpu", "igpu")]
-
-
 def serve(bind: str = "127.0.0.1", port: int = 50052, devices: list[str] | None = None,
           cache: str | None = None, threads: int | None = None) -> int:
     """Serve ``devices`` (default: the GPUs, else the CPU) at ``bind:port`` until SIGINT or
@@ -66,7 +49,7 @@ def serve(bind: str = "127.0.0.1", port: int = 50052, devices: list[str] | None 
         raise ValueError(f"port must be in 1-65535, got {port}")
     host = any_host()
     host.load_rpc()
-    available = local_devices(host)
+    available = host.local_devices()
     names = [d["name"] for d in available]
     if devices:
         unknown = [d for d in devices if d not in names]

@@ -8,6 +8,7 @@ is a TypeError, a value out of range a ValueError, and both name the parameter.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["check_choice", "check_float", "check_int", "check_model_file", "check_settings",
-           "check_threads", "read_head"]
+           "check_threads", "is_loopback", "read_head"]
 
 T = TypeVar("T")
 
@@ -108,3 +109,14 @@ def check_settings(name: str, value: T | None, cls: type[T], options: Mapping[st
                         f"{type(value).__name__}")
     base = value if value is not None else default if default is not None else cls()
     return dataclasses.replace(base, **options) if options else base  # type: ignore[type-var]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name, or an address, IPv6 possibly in brackets) only reaches this
+    machine: servers of the family bind elsewhere only with a warning or a key."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

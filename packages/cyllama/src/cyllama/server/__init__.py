@@ -13,7 +13,6 @@ and ``/v1/audio/translations``; with a cysd model ``/v1/images/generations`` and
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import sys
@@ -29,6 +28,8 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"the cyllama server needs the [server] extra: pip install "
                       f"'cyllama[server]' ({e})") from e
 
+from ggml_family.checks import is_loopback
+
 from .. import Engine
 from ._app import create_app
 from ._errors import APIError
@@ -43,16 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["APIError", "Server", "is_loopback"]
 
 log = logging.getLogger("cyllama.server")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) only reaches this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Server:
