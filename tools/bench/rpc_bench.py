@@ -9,6 +9,11 @@ tokens. Prints the greedy text of both for one prompt (they must be equal), the 
 prompt (pp) and generation (tg) tokens per second, and the ratios RPC / local (below 1: what
 the protocol costs).
 
+``--threads`` (default 1) is each process's: three processes share this machine, and a
+server's CPU threads keep spinning for a while after its layers are done, taking cores from
+the server computing next; with more threads than cores/3 the ratios measure that contention
+(measured on 2 cores with 2 threads each: tg 0.41 of local), not the protocol.
+
     python tools/bench/rpc_bench.py [--model M] [-p 256] [-n 64] [--threads N]
 """
 
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import socket
 import statistics
 import subprocess
@@ -54,7 +58,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path)
     ap.add_argument("-p", "--n-prompt", type=int, default=256)
     ap.add_argument("-n", "--n-gen", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     if args.model is None:

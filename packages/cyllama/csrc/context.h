@@ -32,7 +32,7 @@ struct Context {
     // After decode_seqs(): the batch rows that have logits (the last token of each sequence
     // chunk that asked for them); sampling then reads a row by its index.
     std::vector<int32_t> logit_rows;
-    // Wall time inside llama_decode (which on the CPU includes the compute and the logits copy),
+    // Wall time inside llama_decode and the wait for its compute (and the logits copy),
     // to tell the binding's own overhead from llama.cpp's and ggml's.
     int64_t n_decode_calls = 0;
     double decode_seconds = 0.0;
@@ -124,6 +124,10 @@ struct Context {
                 if (rc == 0) n_past += (int32_t) n;
                 ++n_decode_calls;
             }
+            // On an asynchronous backend (a GPU, an RPC server) llama_decode returns once the
+            // work is queued: wait for it here, so that the prompt's time is the prompt's (not
+            // the first sampled token's) and a failure raises here.
+            llama_synchronize(ptr);
             decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             has_logits = (rc == 0);
             return rc;
@@ -206,6 +210,7 @@ struct Context {
             const auto t0 = std::chrono::steady_clock::now();
             const int32_t rc = llama_decode(ptr, batch);
             ++n_decode_calls;
+            llama_synchronize(ptr);  // as in decode()
             decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             return rc;
         }, family::nonzero_status{});

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -19,47 +18,11 @@ from pathlib import Path
 
 import pytest
 from cyllama import LLM, BackendError, ComputeError
+from rpc_server import RpcServer, free_port  # tools/fixtures (conftest)
 
 PROMPT = "the capital of France is"
 HELLO = 14  # RPC_CMD_HELLO: the one command number the protocol promises never to change
 CAPS = 24  # RPC_CONN_CAPS_SIZE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RpcServer:
-    """``python -m ggml_family rpc-server`` on a free loopback port (serving the CPU)."""
-
-    def __init__(self, *extra: str) -> None:
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ggml_family", "rpc-server", "--port", str(self.port),
-             "--device", "CPU", "--threads", "1", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"rpc-server exited {self.proc.returncode}: "
-                                     f"{self.proc.stderr.read() if self.proc.stderr else ''}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise AssertionError("rpc-server did not listen within 60 s")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> tuple[int, str, str]:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, out, err
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +170,76 @@ def test_the_server_warns_off_loopback_and_refuses_unknown_devices() -> None:
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 1
     assert "no device NoSuchGPU0 here; the devices are CPU" in out.stderr
+
+
+class CountingProxy:
+    """A loopback TCP relay in front of a server that counts the bytes clients send it."""
+
+    def __init__(self, port: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.target = port
+        self.sent = 0
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False),
+                             daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(1 << 20):
+                if counted:
+                    self.sent += len(data)
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Stop listening and cut the connections (ggml's client keeps one per endpoint)."""
+        self.listener.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+def test_the_tensor_cache_spares_a_reload(tmp_path: Path) -> None:
+    """Weights over 10 MB go through the server's cache (``--cache DIR``): the first load sends
+    them and the server keeps them, the next load sends only their hashes."""
+    from tiny_llama import CONFIG, write  # tools/fixtures (conftest)
+    # one layer whose three FFN matrices are 64 x 41984 float32: 10.25 MiB each
+    model = write(tmp_path / "tiny-wide.gguf", {**CONFIG, "n_layer": 1, "n_ff": 41 * 1024})
+    big = 64 * 41 * 1024 * 4
+    cache = tmp_path / "cache" / "rpc"  # created by the server
+    local = LLM(model, n_ctx=256, n_threads=1).generate(PROMPT, max_tokens=8)
+    server = RpcServer("--cache", str(cache))
+    proxy = CountingProxy(server.port)
+    try:
+        with LLM(model, n_ctx=256, n_threads=1, rpc=[proxy.endpoint]) as llm:
+            assert llm.generate(PROMPT, max_tokens=8).tokens == local.tokens
+        first = proxy.sent
+        files = sorted(cache.iterdir())
+        assert [f.stat().st_size for f in files] == [big] * 3, files
+        assert all(len(f.name) == 16 for f in files)  # the weights' 64-bit hashes, in hex
+        proxy.sent = 0
+        with LLM(model, n_ctx=256, n_threads=1, rpc=[proxy.endpoint]) as llm:
+            assert llm.generate(PROMPT, max_tokens=8).tokens == local.tokens
+        second = proxy.sent
+        print(f"sent {first / 2**20:.1f} MiB on the first load, {second / 2**20:.2f} MiB on the "
+              "second")
+        assert first > 3 * big and second < big / 10, (first, second)
+        assert sorted(cache.iterdir()) == files
+    finally:
+        proxy.close()
+        code, _, err = server.stop()
+    assert code == 0, err[-3000:]

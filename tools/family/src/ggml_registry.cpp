@@ -42,6 +42,46 @@ thread_local bool t_collect = false;
 // recent (level, line) warnings and errors, for messages
 thread_local std::deque<std::pair<int, std::string>> t_errors;
 
+// Lines logged by threads that Python does not know (ggml's own: the RPC client's dispatcher, a
+// backend's workers). Such a thread must not wait for the GIL: the thread it works for may hold
+// the GIL while it waits for that thread (freeing an RPC buffer waits for the dispatcher, which
+// was logging a lost connection). Its lines queue here, and a pending call (run by the main
+// thread between bytecodes, or by set_log_handler) hands them to the handler.
+std::mutex g_foreign_mutex;
+std::deque<std::pair<int, std::string>> g_foreign;
+size_t g_foreign_dropped = 0;
+bool g_drain_scheduled = false;
+constexpr size_t k_foreign_max = 1000;
+
+void deliver(int level, const std::string & line);
+
+int drain_foreign(void * = nullptr) {  // with the GIL
+    std::deque<std::pair<int, std::string>> lines;
+    size_t dropped = 0;
+    {
+        std::lock_guard<std::mutex> lock(g_foreign_mutex);
+        lines.swap(g_foreign);
+        std::swap(dropped, g_foreign_dropped);
+        g_drain_scheduled = false;
+    }
+    for (auto & [level, line] : lines) deliver(level, line);
+    if (dropped) {
+        deliver(GGML_LOG_LEVEL_WARN, std::to_string(dropped) + " log lines of ggml's threads "
+                "were dropped (the interpreter was busy)");
+    }
+    return 0;
+}
+
+void queue_foreign(int level, std::string line) {
+    std::lock_guard<std::mutex> lock(g_foreign_mutex);
+    if (g_foreign.size() < k_foreign_max) {
+        g_foreign.emplace_back(level, std::move(line));
+    } else {
+        ++g_foreign_dropped;
+    }
+    if (!g_drain_scheduled) g_drain_scheduled = Py_AddPendingCall(drain_foreign, nullptr) == 0;
+}
+
 void dispatch(int level, std::string line) {
     if (level >= GGML_LOG_LEVEL_WARN && level <= GGML_LOG_LEVEL_ERROR && t_collect) {
         t_errors.emplace_back(level, line);
@@ -52,7 +92,15 @@ void dispatch(int level, std::string line) {
         std::fputs((line + "\n").c_str(), stderr);
         return;
     }
+    if (PyGILState_GetThisThreadState() == nullptr) {
+        queue_foreign(level, std::move(line));
+        return;
+    }
     nb::gil_scoped_acquire gil;
+    deliver(level, line);
+}
+
+void deliver(int level, const std::string & line) {  // with the GIL
     if (!g_active.load()) {  // the handler was removed while this thread waited for the GIL
         std::fputs((line + "\n").c_str(), stderr);
         return;
@@ -240,6 +288,7 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
 
     m.def("set_log_handler",
           [](nb::object handler, int min_level) {
+              drain_foreign();  // to the handler they were logged for
               g_active.store(false);
               g_min_level.store(min_level);
               if (g_handler == nullptr) g_handler = new nb::object();

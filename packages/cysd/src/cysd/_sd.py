@@ -72,9 +72,13 @@ def _check_size(name: str, value: object, multiple: int) -> int:
     return v
 
 
-def _device(use_gpu: bool | None) -> str:
-    """The ggml device to run on: a plugin's GPU (``use_gpu`` None or True) or the CPU."""
-    return ggml_family.host("cysd").choose_gpu(use_gpu) or "CPU"
+def _device(use_gpu: bool | None, rpc: str | None) -> str:
+    """The ggml device to run on: the RPC server's, a plugin's GPU (``use_gpu`` None or True)
+    or the CPU."""
+    host = ggml_family.host("cysd")
+    if rpc is not None:
+        return host.rpc_device(rpc, use_gpu)
+    return host.choose_gpu(use_gpu) or "CPU"
 
 
 class StableDiffusion:
@@ -99,6 +103,8 @@ class StableDiffusion:
         offload_params_to_cpu, keep_clip_on_cpu, keep_vae_on_cpu: keep weights in RAM when a GPU
             plugin is in use.
         mmap: map model files instead of reading them.
+        rpc: an RPC server (``"host:port"``, ``python -m ggml_family rpc-server``) whose (first)
+            device runs the model instead of this machine's: a GPU in another machine.
     """
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *,
@@ -113,7 +119,7 @@ class StableDiffusion:
                  weight_type: str | None = None, rng: str = "cuda", flash_attn: bool = False,
                  offload_params_to_cpu: bool = False, keep_clip_on_cpu: bool = False,
                  keep_vae_on_cpu: bool = False, mmap: bool = False,
-                 use_gpu: bool | None = None) -> None:
+                 use_gpu: bool | None = None, rpc: str | None = None) -> None:
         if model is None and diffusion_model is None:
             raise ValueError("give a model (a full checkpoint) or a diffusion_model")
         #: The model files in use, by part.
@@ -130,8 +136,8 @@ class StableDiffusion:
             check_choice("weight_type", weight_type, tuple(_WEIGHT_TYPES))
         check_choice("rng", rng, _RNGS)
         self.vae_tiling = bool(vae_tiling)
-        #: The ggml device the model runs on ("CPU", "CUDA0", ...).
-        self.device = _device(use_gpu)
+        #: The ggml device the model runs on ("CPU", "CUDA0", "RPC0", ...).
+        self.device = _device(use_gpu, rpc)
         parts = {key: self.paths.get(key, "") for key in _PARTS}
         self._ctx = _core.Context(ggml_family.params(
             _core.ContextParams, **parts, n_threads=self.n_threads,
@@ -279,12 +285,14 @@ class Upscaler:
 
     def __init__(self, model: str | os.PathLike[str], *, n_threads: int | None = None,
                  tile_size: int = 128, offload_params_to_cpu: bool = False,
-                 direct: bool = False, use_gpu: bool | None = None) -> None:
+                 direct: bool = False, use_gpu: bool | None = None,
+                 rpc: str | None = None) -> None:
         self.path = _check_model(model, "ESRGAN model")
         self.n_threads = check_threads("n_threads", n_threads)
         check_int("tile_size", tile_size, 16, 4096)
-        #: The ggml device the model runs on (``use_gpu`` as for :class:`StableDiffusion`).
-        self.device = _device(use_gpu)
+        #: The ggml device the model runs on (``use_gpu`` and ``rpc`` as for
+        #: :class:`StableDiffusion`).
+        self.device = _device(use_gpu, rpc)
         self._ctx = _core.Upscaler(self.path, n_threads=self.n_threads, tile_size=tile_size,
                                    offload_params_to_cpu=bool(offload_params_to_cpu),
                                    direct=bool(direct), device=self.device)

@@ -132,6 +132,14 @@ class _Progress:
             self.callback(100)
 
 
+def _gpu_index(host: ggml_family.Host, device: str) -> int:
+    """whisper.cpp's number for a device: its place among the registered GPU-type devices (a
+    plugin's GPUs and the RPC servers' devices, in the order they registered)."""
+    gpus = [d["name"] for b in host.core.backends() for d in b["devices"]
+            if d["type"] in ("gpu", "igpu")]
+    return gpus.index(device)
+
+
 class Whisper:
     """A whisper.cpp speech recognition model.
 
@@ -146,17 +154,25 @@ class Whisper:
         use_gpu: run on a GPU device registered by a plugin (``pip install 'cywhisper[cuda]'``).
             The default uses one when present; ``True`` without one raises BackendError.
         flash_attn: use flash attention (faster, same results).
+        rpc: an RPC server (``"host:port"``, ``python -m ggml_family rpc-server``) whose (first)
+            device runs the model instead of this machine's: a GPU in another machine.
 
     A Whisper is not thread-safe: calls on one instance are serialised (a second call while
     one runs raises RuntimeError).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, n_threads: int | None = None,
-                 use_gpu: bool | None = None, flash_attn: bool = True) -> None:
+                 use_gpu: bool | None = None, flash_attn: bool = True,
+                 rpc: str | None = None) -> None:
         self.n_threads = check_threads("n_threads", n_threads)
-        self.use_gpu = ggml_family.host("cywhisper").choose_gpu(use_gpu) is not None
         self.path = _check_model_file(path)
-        self._core = _core.Whisper(str(self.path), self.use_gpu, flash_attn, 0)
+        host = ggml_family.host("cywhisper")
+        #: The ggml device the model runs on ("CPU", "CUDA0", "RPC0", ...).
+        self.device = (host.rpc_device(rpc, use_gpu) if rpc is not None
+                       else host.choose_gpu(use_gpu) or "CPU")
+        self.use_gpu = self.device != "CPU"
+        self._core = _core.Whisper(str(self.path), self.use_gpu, flash_attn,
+                                   _gpu_index(host, self.device) if self.use_gpu else 0)
         self._lock = threading.Lock()
 
     # -- facts ------------------------------------------------------------------------------
@@ -352,4 +368,4 @@ class Whisper:
         return [(code, p) for code, p in ranked if code]
 
     def __repr__(self) -> str:
-        return f"Whisper({str(self.path)!r}, n_threads={self.n_threads})"
+        return f"Whisper({str(self.path)!r}, n_threads={self.n_threads}, device={self.device!r})"

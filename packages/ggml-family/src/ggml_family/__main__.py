@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="a device to serve (CPU, CUDA0, Vulkan0, ...; repeat for more); "
                        "default: the GPUs, else the CPU")
     p_rpc.add_argument("--cache", metavar="DIR",
-                       help="keep received tensors in DIR, so a model is not sent again")
+                       help="keep received weights over 10 MiB in DIR (created if missing), so "
+                       "a model loaded again sends only their hashes")
     p_rpc.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,

@@ -191,6 +191,15 @@ class Host:
             names += self.core.rpc_add_server(check_endpoint(endpoint))
         return names
 
+    def rpc_device(self, endpoint: str, use_gpu: bool | None) -> str:
+        """The device a model that runs on one device (whisper.cpp, stable-diffusion.cpp) uses
+        on the RPC server at ``endpoint``: the first it serves. ``use_gpu=False`` (this CPU)
+        contradicts it: ValueError."""
+        if use_gpu is False:
+            raise ValueError("rpc runs the model on the server's device; use_gpu=False asks for "
+                             "this machine's CPU")
+        return self.add_rpc_servers([endpoint])[0]
+
     def memory_total(self, *, gpu: bool) -> int:
         """Bytes of memory the machine has for a model's buffers: its RAM (the CPU device's
         total), plus every GPU's with ``gpu``. A size beyond it is impossible, not just large."""

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from importlib import metadata
+from pathlib import Path
 
 from . import HOST_ENTRY_POINT_GROUP
 from ._host import Host, hosts
@@ -61,6 +62,8 @@ def serve(bind: str = "127.0.0.1", port: int = 50052, devices: list[str] | None 
         gpus = [d["name"] for d in available if d["type"] != "cpu"]
         chosen = gpus or [d["name"] for d in available if d["type"] == "cpu"][:1]
     n_threads = threads or os.cpu_count() or 1
+    if cache:  # ggml writes its files there without creating it
+        Path(cache).mkdir(parents=True, exist_ok=True)
     endpoint = f"{bind}:{port}"
     if not is_loopback(bind):
         print(WARNING.format(host=bind), file=sys.stderr, flush=True)
