@@ -5,6 +5,7 @@ server fed malformed messages."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import socket
@@ -58,6 +59,22 @@ def test_split_over_this_cpu_and_two_servers(four_layers: Path,
     assert split.tokens == local.tokens and split.text == local.text
 
 
+def test_the_command_line(four_layers: Path, servers: list[RpcServer]) -> None:
+    from cli import run_cli  # tools/fixtures (conftest)
+    rpc = ",".join(s.endpoint for s in servers)
+    info = run_cli("cyllama", "info", "--json", "--model", str(four_layers), "--rpc", rpc,
+                   "--n-gpu-layers", "4", timeout=120)
+    assert info.returncode == 0, info.stderr
+    layers = json.loads(info.stdout)["model"]["layers"]
+    assert set(layers) == {"CPU", "RPC0", "RPC1"} and layers["CPU"] == 1, layers
+    assert layers["RPC0"] + layers["RPC1"] == 4, layers
+    args = ("generate", str(four_layers), PROMPT, "-n", "8", "-t", "1")
+    local = run_cli("cyllama", *args, timeout=120)
+    remote = run_cli("cyllama", *args, "--rpc", rpc, timeout=120)
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout and len(remote.stdout) > len(PROMPT)
+
+
 def test_every_layer_remote(four_layers: Path, servers: list[RpcServer]) -> None:
     local = LLM(four_layers, n_ctx=256, n_threads=1).generate(PROMPT, max_tokens=12)
     with LLM(four_layers, n_ctx=256, n_threads=1, rpc=[servers[0].endpoint]) as llm:
@@ -82,6 +99,26 @@ def test_a_malformed_endpoint(tiny_model: Path, endpoint: str) -> None:
 def test_rpc_must_be_a_list(tiny_model: Path) -> None:
     with pytest.raises(TypeError, match="rpc must be a list"):
         LLM(tiny_model, rpc="127.0.0.1:50052")
+
+
+def test_a_busy_server_is_named(four_layers: Path) -> None:
+    """A server serves one client at a time; another process's client waits for the handshake
+    10 s, then raises, instead of hanging until the first client leaves."""
+    server = RpcServer()
+    try:
+        with LLM(four_layers, n_ctx=256, n_threads=1, rpc=[server.endpoint]):
+            start = time.monotonic()
+            second = subprocess.run(
+                [sys.executable, "-c", "import sys, cyllama\ntry:\n    cyllama.LLM(sys.argv[1], "
+                 "rpc=[sys.argv[2]])\nexcept cyllama.BackendError as e:\n    sys.exit(str(e))",
+                 str(four_layers), server.endpoint], capture_output=True, text=True, timeout=60)
+            waited = time.monotonic() - start
+        assert second.returncode == 1, second.stderr
+        assert f"the RPC server at {server.endpoint} accepted the connection but did not " \
+               "answer within 10 s: it serves one client at a time" in second.stderr
+        assert 10 <= waited < 25
+    finally:
+        server.stop()
 
 
 def test_another_protocol_version_is_refused(tiny_model: Path) -> None:

@@ -9,12 +9,15 @@ from pathlib import Path
 import cysd
 import numpy as np
 import pytest
+from cli import run_cli  # tools/fixtures (conftest)
+from PIL import Image
 from rpc_server import RpcServer  # tools/fixtures (conftest)
 
 SMALL = {"width": 64, "height": 64, "steps": 2, "seed": 7, "as_pil": False}
 
 
-def test_the_same_pixels_on_a_server(tiny_files: tuple[Path, Path], esrgan: Path) -> None:
+def test_the_same_pixels_on_a_server(tiny_files: tuple[Path, Path], esrgan: Path,
+                                     tmp_path: Path) -> None:
     model, taesd = tiny_files
     local = cysd.StableDiffusion(model, taesd=taesd, n_threads=1)
     assert local.device == "CPU"
@@ -29,6 +32,16 @@ def test_the_same_pixels_on_a_server(tiny_files: tuple[Path, Path], esrgan: Path
         up = cysd.Upscaler(esrgan, n_threads=1, rpc=server.endpoint)
         assert up.device == remote.device
         assert np.array_equal(up(want, as_pil=False), upscaled)
+        # the command line: the same PNG through the server (once this process's client has
+        # left: a server serves one client at a time)
+        del remote, up
+        args = ("txt2img", "a red fox", "-m", str(model), "--taesd", str(taesd), "--steps", "2",
+                "--seed", "7", "-W", "64", "-H", "64", "-t", "1", "-q")
+        for name, extra in (("local.png", ()), ("remote.png", ("--rpc", server.endpoint))):
+            out = run_cli("cysd", *args, "-o", str(tmp_path / name), *extra)
+            assert out.returncode == 0, out.stderr
+        with Image.open(tmp_path / "local.png") as a, Image.open(tmp_path / "remote.png") as b:
+            assert np.array_equal(np.asarray(a), np.asarray(b))
     finally:
         code, out, err = server.stop()
     assert code == 0 and "Accepted client connection" in out, (code, out, err)

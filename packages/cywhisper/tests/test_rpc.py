@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tone
+from cli import run_cli  # tools/fixtures (conftest)
+from conftest import tone, write_wav
 from cywhisper import BackendError, ComputeError, Whisper
 from rpc_server import RpcServer, free_port  # tools/fixtures (conftest)
 
 FAST = {"fallback": False, "language": "en"}
 
 
-def test_the_same_transcript_on_a_server(tiny_model: Path) -> None:
+def test_the_same_transcript_on_a_server(tiny_model: Path, tmp_path: Path) -> None:
     audio = tone(3.0)
     local = Whisper(tiny_model, n_threads=1)
     assert local.device == "CPU" and not local.use_gpu
@@ -34,6 +35,13 @@ def test_the_same_transcript_on_a_server(tiny_model: Path) -> None:
                 pytest.approx([t.probability for t in b.tokens], abs=0.01)
         # a server's device is not this machine's GPU: the default stays on this CPU
         assert Whisper(tiny_model, n_threads=1).device == "CPU"
+        del remote  # its connection: a server serves one client at a time
+        wav = write_wav(tmp_path / "tone.wav", audio)
+        args = ("transcribe", str(wav), "-m", str(tiny_model), "-l", "en", "-t", "1")
+        local_cli = run_cli("cywhisper", *args)
+        remote_cli = run_cli("cywhisper", *args, "--rpc", server.endpoint)
+        assert remote_cli.returncode == 0, remote_cli.stderr
+        assert remote_cli.stdout == local_cli.stdout and remote_cli.stdout.strip()
     finally:
         code, out, err = server.stop()
     assert code == 0 and "Accepted client connection" in out, (code, out, err)

@@ -13,14 +13,15 @@ if TYPE_CHECKING:
     from cyllama import LLM
 
 
-def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None) -> None:
+def _print_info(as_json: bool, model: str | None, n_gpu_layers: int | None,
+                rpc: list[str] | None) -> None:
     from ggml_family.cli import print_info
 
     import cyllama
 
     data = cyllama.info()
     if model is not None:
-        llm = cyllama.LLM(model, n_ctx=256, n_gpu_layers=n_gpu_layers)
+        llm = cyllama.LLM(model, n_ctx=256, n_gpu_layers=n_gpu_layers, rpc=rpc)
         data["model"] = {"path": model, "description": llm.description,
                          "n_gpu_layers": llm.n_gpu_layers, "layers": llm.layer_devices}
     print_info(data, as_json)
@@ -43,6 +44,13 @@ def _add_model_args(p: argparse.ArgumentParser, n_ctx: int = 2048, optional: boo
                    help="context window in tokens (serve: of each sequence)")
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None,
                    help="layers on the GPU (-1 all; default all if a GPU plugin is loaded)")
+    _add_rpc_arg(p)
+
+
+def _add_rpc_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc", type=lambda v: v.split(","), default=None, metavar="HOST:PORT,...",
+                   help="RPC servers (python -m ggml_family rpc-server) that take the layers "
+                   "-ngl counts (default: all)")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -77,7 +85,7 @@ def _load(args: argparse.Namespace) -> LLM:
     from cyllama import LLM
 
     return LLM(args.model, n_ctx=args.n_ctx, n_threads=args.threads,
-               n_gpu_layers=args.n_gpu_layers)
+               n_gpu_layers=args.n_gpu_layers, rpc=args.rpc)
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -146,7 +154,7 @@ def _bench(args: argparse.Namespace) -> None:
     from cyllama import LLM, _bench
 
     llm = LLM(args.model, n_ctx=max(args.n_prompt, args.n_gen + 16) + 16, n_threads=args.threads,
-              n_batch=args.n_prompt, n_gpu_layers=args.n_gpu_layers)
+              n_batch=args.n_prompt, n_gpu_layers=args.n_gpu_layers, rpc=args.rpc)
     res = _bench.run(llm, n_prompt=args.n_prompt, n_gen=args.n_gen, reps=args.reps)
     if args.json:
         print(json.dumps({**res.as_dict(), "layers": llm.layer_devices}))
@@ -198,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_info = sub.choices["info"]
     p_info.add_argument("--model", help="also load this model and show where its layers run")
     p_info.add_argument("--n-gpu-layers", type=int, default=None)
+    _add_rpc_arg(p_info)
     p_gen = sub.add_parser("generate", help="continue a prompt, streaming")
     _add_model_args(p_gen)
     p_gen.add_argument("prompt")
@@ -220,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("-n", "--n-gen", type=int, default=128)
     p_bench.add_argument("-r", "--reps", type=int, default=3)
     p_bench.add_argument("-ngl", "--n-gpu-layers", type=int, default=None)
+    _add_rpc_arg(p_bench)
     p_bench.add_argument("--json", action="store_true")
     p_serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP server (the [server] "
                                            "extra)")
@@ -244,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "template", None) and Path(args.template).is_file():
         args.template = Path(args.template).read_text()
     return run_main("cyllama", args, {
-        "info": lambda: _print_info(args.json, args.model, args.n_gpu_layers),
+        "info": lambda: _print_info(args.json, args.model, args.n_gpu_layers, args.rpc),
         "generate": lambda: _generate(args), "chat": lambda: _chat(args),
         "embed": lambda: _embed(args), "bench": lambda: _bench(args),
         "serve": lambda: _serve(args)})

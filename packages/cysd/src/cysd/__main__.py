@@ -27,7 +27,7 @@ def _model(args: argparse.Namespace) -> Any:
                                 vae=args.vae, clip_l=args.clip_l, clip_g=args.clip_g,
                                 t5xxl=args.t5xxl, taesd=args.taesd, lora_dir=args.lora_dir,
                                 n_threads=args.threads, vae_tiling=args.vae_tiling,
-                                rng=args.rng, use_gpu=args.use_gpu)
+                                rng=args.rng, use_gpu=args.use_gpu, rpc=args.rpc)
 
 
 def _progress(quiet: bool) -> Any:
@@ -69,13 +69,15 @@ def _upscale(args: argparse.Namespace) -> None:
     import cysd
 
     image = cysd.Upscaler(args.model, n_threads=args.threads,
-                          use_gpu=args.use_gpu)(args.image, factor=args.factor)
+                          use_gpu=args.use_gpu, rpc=args.rpc)(args.image, factor=args.factor)
     _save([image], args.output)
 
 
 def _add_gpu(p: Any) -> None:
     p.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=None,
                    help="run on a GPU plugin's device (default: when one is installed)")
+    p.add_argument("--rpc", metavar="HOST:PORT", help="run on the first device of this RPC "
+                   "server (python -m ggml_family rpc-server)")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:

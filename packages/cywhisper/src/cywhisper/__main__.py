@@ -7,11 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+RPC_HELP = "run on the first device of this RPC server (python -m ggml_family rpc-server)"
+
 
 def _transcribe(args: argparse.Namespace) -> None:
     from cywhisper import Whisper
 
-    w = Whisper(args.model, n_threads=args.threads, use_gpu=args.use_gpu)
+    w = Whisper(args.model, n_threads=args.threads, use_gpu=args.use_gpu, rpc=args.rpc)
     last = [-1]
 
     def progress(percent: int) -> None:
@@ -33,7 +35,7 @@ def _transcribe(args: argparse.Namespace) -> None:
 def _languages(args: argparse.Namespace) -> None:
     from cywhisper import Whisper
 
-    w = Whisper(args.model, n_threads=args.threads)
+    w = Whisper(args.model, n_threads=args.threads, rpc=args.rpc)
     for code, p in w.detect_language(args.file)[: args.top]:
         print(f"{code}\t{p:.4f}")
 
@@ -57,11 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_tr.add_argument("--max-len", type=int, default=None, help="max characters per segment")
     p_tr.add_argument("-t", "--threads", type=int, default=None)
     p_tr.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=None)
+    p_tr.add_argument("--rpc", metavar="HOST:PORT", help=RPC_HELP)
     p_lang = sub.add_parser("languages", help="detect the spoken language")
     p_lang.add_argument("file")
     p_lang.add_argument("-m", "--model", required=True)
     p_lang.add_argument("-t", "--threads", type=int, default=None)
     p_lang.add_argument("--top", type=int, default=5)
+    p_lang.add_argument("--rpc", metavar="HOST:PORT", help=RPC_HELP)
     args = parser.parse_args(argv)
     return run_main("cywhisper", args, {"transcribe": lambda: _transcribe(args),
                                         "languages": lambda: _languages(args)})
