@@ -124,20 +124,38 @@ static nb::bytes token_to_piece(const Model & self, llama_token token, bool spec
     return nb::bytes(big.data(), (size_t) n);
 }
 
-static nb::typed<nb::dict, nb::str, nb::str> metadata(const Model & self) {
+// GGUF metadata as a dict of str. Strings are meant to be UTF-8; bytes that are not become
+// U+FFFD instead of a UnicodeDecodeError (a corrupt or foreign file still shows its metadata).
+template <typename KeyFn, typename ValFn>
+static nb::typed<nb::dict, nb::str, nb::str> meta_dict(int32_t count, KeyFn key_at, ValFn val_at) {
+    auto text = [](const std::vector<char> & buf, int32_t n) {
+        PyObject * o = PyUnicode_DecodeUTF8(buf.data(), (Py_ssize_t) n, "replace");
+        if (!o) throw nb::python_error();
+        return nb::steal<nb::str>(o);
+    };
     nb::typed<nb::dict, nb::str, nb::str> out;
     std::vector<char> key(512), val(4096);
-    const int32_t count = llama_model_meta_count(self.ptr);
-    for (int32_t i = 0; i < count; ++i) {
-        int32_t k = llama_model_meta_key_by_index(self.ptr, i, key.data(), key.size());
-        int32_t v = llama_model_meta_val_str_by_index(self.ptr, i, val.data(), val.size());
-        if (v >= (int32_t) val.size()) {
-            val.resize((size_t) v + 1);
-            v = llama_model_meta_val_str_by_index(self.ptr, i, val.data(), val.size());
+    auto get = [](auto && fn, int32_t i, std::vector<char> & buf) {
+        int32_t n = fn(i, buf.data(), buf.size());
+        if (n >= (int32_t) buf.size()) {  // too long for the buffer: n is the length it needs
+            buf.resize((size_t) n + 1);
+            n = fn(i, buf.data(), buf.size());
         }
-        if (k >= 0 && v >= 0) out[nb::str(key.data(), (size_t) k)] = nb::str(val.data(), (size_t) v);
+        return n;
+    };
+    for (int32_t i = 0; i < count; ++i) {
+        const int32_t k = get(key_at, i, key);
+        const int32_t v = get(val_at, i, val);
+        if (k >= 0 && v >= 0) out[text(key, k)] = text(val, v);
     }
     return out;
+}
+
+static nb::typed<nb::dict, nb::str, nb::str> metadata(const Model & self) {
+    return meta_dict(
+        llama_model_meta_count(self.ptr),
+        [&](int32_t i, char * buf, size_t n) { return llama_model_meta_key_by_index(self.ptr, i, buf, n); },
+        [&](int32_t i, char * buf, size_t n) { return llama_model_meta_val_str_by_index(self.ptr, i, buf, n); });
 }
 
 void bind_model(nb::module_ & m) {
@@ -152,17 +170,12 @@ void bind_model(nb::module_ & m) {
         .def_ro("path", &LoraAdapter::path)
         .def("metadata",
              [](const LoraAdapter & s) {
-                 nb::typed<nb::dict, nb::str, nb::str> out;
-                 char key[512], val[4096];
-                 for (int32_t i = 0; i < llama_adapter_meta_count(s.ptr); ++i) {
-                     int32_t k = llama_adapter_meta_key_by_index(s.ptr, i, key, sizeof(key));
-                     int32_t v = llama_adapter_meta_val_str_by_index(s.ptr, i, val, sizeof(val));
-                     if (k >= 0 && v >= 0) {
-                         out[nb::str(key, std::min<size_t>((size_t) k, sizeof(key) - 1))] =
-                             nb::str(val, std::min<size_t>((size_t) v, sizeof(val) - 1));
-                     }
-                 }
-                 return out;
+                 return meta_dict(
+                     llama_adapter_meta_count(s.ptr),
+                     [&](int32_t i, char * buf, size_t n) { return llama_adapter_meta_key_by_index(s.ptr, i, buf, n); },
+                     [&](int32_t i, char * buf, size_t n) {
+                         return llama_adapter_meta_val_str_by_index(s.ptr, i, buf, n);
+                     });
              },
              "The adapter's GGUF metadata as strings.");
 

@@ -181,3 +181,26 @@ def test_absurd_engine_size_is_refused(llm: LLM) -> None:
         Engine(llm, n_parallel=256, n_ctx=(2**32 - 1) // 256)
     with pytest.raises(ValueError, match="n_ctx must be"):
         Engine(llm, n_parallel=2, n_ctx=2**31)
+
+
+def test_undecodable_bytes_in_a_message(tmp_path: Path, tiny_model: Path) -> None:
+    """Error messages quote what llama.cpp logged, bytes of the file included: bytes that are
+    not UTF-8 become U+FFFD, not a UnicodeDecodeError in place of the load error."""
+    data = tiny_model.read_bytes()
+    key = len(b"general.architecture").to_bytes(8, "little") + b"general.architecture"
+    arch = key + (8).to_bytes(4, "little") + (5).to_bytes(8, "little")  # a 5-byte string
+    assert data.count(arch + b"llama") == 1
+    bad = tmp_path / "bad-arch.gguf"
+    bad.write_bytes(data.replace(arch + b"llama", arch + b"\xffllam"))
+    with pytest.raises(ModelLoadError, match="unknown model architecture: '\ufffdllam'"):
+        LLM(bad)
+
+
+def test_undecodable_metadata_is_shown(tmp_path: Path, tiny_model: Path) -> None:
+    data = tiny_model.read_bytes()
+    assert data.count(b"tiny-random-llama") == 1  # general.name
+    odd = tmp_path / "odd-name.gguf"
+    odd.write_bytes(data.replace(b"tiny-random-llama", b"tiny-random-\xff\xfeama"))
+    with LLM(odd, n_ctx=64) as llm:
+        assert llm.metadata["general.name"] == "tiny-random-\ufffd\ufffdama"
+        assert llm.generate("the", max_tokens=2).tokens  # the model itself is fine

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <utility>
@@ -106,7 +107,10 @@ void deliver(int level, const std::string & line) {  // with the GIL
         return;
     }
     try {
-        (*g_handler)(level, line);
+        // upstream logs bytes of the files it reads: those that are not UTF-8 become U+FFFD
+        PyObject * text = PyUnicode_DecodeUTF8(line.data(), (Py_ssize_t) line.size(), "replace");
+        if (!text) throw nb::python_error();
+        (*g_handler)(level, nb::steal<nb::str>(text));
     } catch (nb::python_error & e) {
         if (e.matches(PyExc_KeyboardInterrupt)) {
             // Ctrl-C landed in the handler, which cannot raise into ggml: trip it again, for
@@ -266,14 +270,23 @@ void bind_ggml(nb::module_ & m, log_setter upstream_log_set) {
         try {
             std::rethrow_exception(p);
         } catch (const error & e) {
+            // Messages carry what upstream logged, which may quote bytes of a corrupt file:
+            // undecodable ones become U+FFFD (PyErr_SetString would raise UnicodeDecodeError).
+            auto set = [](PyObject * type, const char * what) {
+                PyObject * msg = PyUnicode_DecodeUTF8(what, (Py_ssize_t) std::strlen(what),
+                                                      "replace");
+                if (!msg) return;  // MemoryError is set
+                PyErr_SetObject(type, msg);
+                Py_DECREF(msg);
+            };
             if (e.kind == error_kind::value) {
-                PyErr_SetString(PyExc_ValueError, e.what());
+                set(PyExc_ValueError, e.what());
                 return;
             }
             nb::object & cls = e.kind == error_kind::model_load ? model_load_error
                                : e.kind == error_kind::compute  ? compute_error
                                                                 : backend_error;
-            PyErr_SetString(cls.ptr(), e.what());
+            set(cls.ptr(), e.what());
         }
     });
 
