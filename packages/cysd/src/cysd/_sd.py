@@ -72,15 +72,6 @@ def _check_size(name: str, value: object, multiple: int) -> int:
     return v
 
 
-def _device(use_gpu: bool | None, rpc: str | None) -> str:
-    """The ggml device to run on: the RPC server's, a plugin's GPU (``use_gpu`` None or True)
-    or the CPU."""
-    host = ggml_family.host("cysd")
-    if rpc is not None:
-        return host.rpc_device(rpc, use_gpu)
-    return host.choose_gpu(use_gpu) or "CPU"
-
-
 class StableDiffusion:
     """A stable-diffusion.cpp model, loaded once, generating many images.
 
@@ -137,7 +128,7 @@ class StableDiffusion:
         check_choice("rng", rng, _RNGS)
         self.vae_tiling = bool(vae_tiling)
         #: The ggml device the model runs on ("CPU", "CUDA0", "RPC0", ...).
-        self.device = _device(use_gpu, rpc)
+        self.device = ggml_family.host("cysd").choose_device(use_gpu, rpc)
         parts = {key: self.paths.get(key, "") for key in _PARTS}
         self._ctx = _core.Context(ggml_family.params(
             _core.ContextParams, **parts, n_threads=self.n_threads,
@@ -292,7 +283,7 @@ class Upscaler:
         check_int("tile_size", tile_size, 16, 4096)
         #: The ggml device the model runs on (``use_gpu`` and ``rpc`` as for
         #: :class:`StableDiffusion`).
-        self.device = _device(use_gpu, rpc)
+        self.device = ggml_family.host("cysd").choose_device(use_gpu, rpc)
         self._ctx = _core.Upscaler(self.path, n_threads=self.n_threads, tile_size=tile_size,
                                    offload_params_to_cpu=bool(offload_params_to_cpu),
                                    direct=bool(direct), device=self.device)

@@ -168,8 +168,7 @@ class Whisper:
         self.path = _check_model_file(path)
         host = ggml_family.host("cywhisper")
         #: The ggml device the model runs on ("CPU", "CUDA0", "RPC0", ...).
-        self.device = (host.rpc_device(rpc, use_gpu) if rpc is not None
-                       else host.choose_gpu(use_gpu) or "CPU")
+        self.device = host.choose_device(use_gpu, rpc)
         self.use_gpu = self.device != "CPU"
         self._core = _core.Whisper(str(self.path), self.use_gpu, flash_attn,
                                    _gpu_index(host, self.device) if self.use_gpu else 0)

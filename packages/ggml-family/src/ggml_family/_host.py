@@ -222,6 +222,14 @@ class Host:
             raise self.core.BackendError(self.no_gpu_error("use_gpu=True", "use_gpu=False"))
         return gpus[0] if use_gpu else None
 
+    def choose_device(self, use_gpu: bool | None, rpc: str | None = None) -> str:
+        """The device a model that runs on one device (whisper.cpp, stable-diffusion.cpp) uses:
+        the RPC server's at ``rpc`` (:meth:`rpc_device`), else as :meth:`choose_gpu` says,
+        else "CPU"."""
+        if rpc is not None:
+            return self.rpc_device(rpc, use_gpu)
+        return self.choose_gpu(use_gpu) or "CPU"
+
     def no_gpu_error(self, asked: str, cpu_instead: str) -> str:
         """Why ``asked`` (e.g. "n_gpu_layers=-1") cannot be honoured, and what to do."""
         plugins = self.load_plugins()
