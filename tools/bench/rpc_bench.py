@@ -21,36 +21,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from rpc_server import RpcServer
+
 PROMPT = "The capital of France is"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(threads: int) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ggml_family", "rpc-server", "--port",
-                             str(port), "--device", "CPU", "--threads", str(threads)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"rpc-server exited: {proc.stderr.read() if proc.stderr else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"127.0.0.1:{port}"
-        time.sleep(0.1)
-    raise SystemExit("rpc-server did not listen")
 
 
 def main() -> int:
@@ -67,9 +45,9 @@ def main() -> int:
         args.model = Path(assemble())
     import cyllama
 
-    servers = [start_server(args.threads) for _ in range(2)]
+    servers = [RpcServer(threads=args.threads) for _ in range(2)]
     try:
-        endpoints = [e for _, e in servers]
+        endpoints = [s.endpoint for s in servers]
         local = cyllama.LLM(args.model, n_ctx=1024, n_threads=args.threads, n_gpu_layers=0)
         plain = cyllama.LLM(args.model, n_ctx=1024, n_threads=args.threads, n_gpu_layers=0,
                             repack=False)
@@ -108,9 +86,8 @@ def main() -> int:
                   f"{med['rpc']['tg'] / med[base]['tg']:10.3f}  ({what})")
         return 0 if got == want else 1
     finally:
-        for proc, _ in servers:
-            proc.terminate()
-            proc.wait(30)
+        for server in servers:
+            server.stop()
 
 
 if __name__ == "__main__":
