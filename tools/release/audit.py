@@ -65,7 +65,7 @@ class Elf:
 @dataclass
 class Wheel:
     path: Path
-    name: str  # the distribution name, normalised with dashes (ggml-cuda-plugin)
+    name: str  # the distribution name, normalised with dashes (ggml-cuda13-plugin)
     version: str
     files: dict[str, int]  # path inside the wheel -> uncompressed size
     metadata: email.message.Message

@@ -19,7 +19,7 @@ jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS_CONFIG = "tools/release/cibuildwheel-hosts.toml"
-PLUGIN = "packages/ggml-cuda-plugin"
+CUDA12, CUDA13 = "packages/ggml-cuda12-plugin", "packages/ggml-cuda13-plugin"
 VULKAN = "packages/ggml-vulkan-plugin"
 
 if sys.version_info >= (3, 11):
@@ -47,9 +47,10 @@ def test_hosts(package: str) -> None:
         "cp310-win_amd64", "cp311-win_amd64", "cp312-win_amd64"]
 
 
-def test_plugin_one_wheel_linux_x86_64() -> None:
-    assert identifiers(PLUGIN, "linux") == ["cp312-manylinux_x86_64"]
-    assert identifiers(PLUGIN, "linux", f"{PLUGIN}/cibuildwheel-rocm.toml") == [
+def test_cuda_plugins_one_wheel_linux_x86_64() -> None:
+    assert identifiers(CUDA12, "linux") == ["cp312-manylinux_x86_64"]
+    assert identifiers(CUDA13, "linux") == ["cp312-manylinux_x86_64"]
+    assert identifiers(CUDA13, "linux", f"{CUDA13}/cibuildwheel-rocm.toml") == [
         "cp312-manylinux_x86_64"]
 
 
@@ -67,8 +68,9 @@ def test_a_misspelt_option_is_rejected(tmp_path: Path) -> None:
     assert out.returncode != 0 and "test-comand" in out.stderr
 
 
-@pytest.mark.parametrize("config", [HOSTS_CONFIG, f"{PLUGIN}/pyproject.toml",
-                                    f"{PLUGIN}/cibuildwheel-rocm.toml", f"{VULKAN}/pyproject.toml"])
+@pytest.mark.parametrize("config", [HOSTS_CONFIG, f"{CUDA12}/pyproject.toml",
+                                    f"{CUDA13}/pyproject.toml", f"{CUDA13}/cibuildwheel-rocm.toml",
+                                    f"{VULKAN}/pyproject.toml"])
 def test_values_match_the_schema(config: str) -> None:
     schema_file = Path(cibuildwheel.__file__).parent / "resources" / "cibuildwheel.schema.json"
     schema = json.loads(schema_file.read_text())

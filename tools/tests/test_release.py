@@ -87,7 +87,7 @@ def host_wheel(tmp: Path, pkg: str, fp: str = FP, *, core_extra: str = "", base_
              f"{pkg}/lib/libggml-base-{fp}.so": base.read_bytes()}
     if stray:
         files[f"{pkg}/CMakeFiles/_core.dir/core.c.o"] = b"\x7fELF"
-    requires = (f'ggml-cuda-plugin=={plugin_pin}; extra == "cuda"',) if plugin_pin else ()
+    requires = (f'ggml-cuda13-plugin=={plugin_pin}; extra == "cuda13"',) if plugin_pin else ()
     requires += (runtime,) if runtime else ()
     return write_wheel(tmp / f"{pkg}-0.1.0-cp311-cp311-linux_x86_64.whl", pkg, "0.1.0", files,
                        requires)
@@ -105,10 +105,10 @@ def plugin_wheel(tmp: Path, fp: str = FP, version: str = "0.1.0") -> Path:
                      "int ggml_backend_score(void) { return 1; }\n",
                      f"-L{d}", f"-l:libggml-base-{fp}.so")
     build = json.dumps({"fingerprint": fp, "ggml_version": "0.25.3"}).encode()
-    files = {"ggml_cuda_plugin/__init__.py": b"", "ggml_cuda_plugin/_build.json": build,
-             "ggml_cuda_plugin/libggml-cuda.so": mod.read_bytes()}
-    return write_wheel(tmp / f"ggml_cuda_plugin-{version}-py3-none-linux_x86_64.whl",
-                       "ggml-cuda-plugin", version, files)
+    files = {"ggml_cuda13_plugin/__init__.py": b"", "ggml_cuda13_plugin/_build.json": build,
+             "ggml_cuda13_plugin/libggml-cuda.so": mod.read_bytes()}
+    return write_wheel(tmp / f"ggml_cuda13_plugin-{version}-py3-none-linux_x86_64.whl",
+                       "ggml-cuda13-plugin", version, files)
 
 
 def run_check(wheels: list[Path], rules: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -170,9 +170,9 @@ def test_a_budget_breach_fails(tmp_path: Path) -> None:
 
 def test_an_allow_list_change_is_enforced(tmp_path: Path) -> None:
     wheel = plugin_wheel(tmp_path)
-    rules = edited_rules(tmp_path, 'match = "ggml_cuda_plugin/libggml-cuda.so"\n'
+    rules = edited_rules(tmp_path, 'match = "ggml_cuda13_plugin/libggml-cuda.so"\n'
                          'exports = ["ggml_backend_init", "ggml_backend_score"]',
-                         'match = "ggml_cuda_plugin/libggml-cuda.so"\n'
+                         'match = "ggml_cuda13_plugin/libggml-cuda.so"\n'
                          'exports = ["ggml_backend_init"]')
     out = run_check([wheel], rules)
     assert out.returncode == 1 and "ggml_backend_score" in out.stderr
@@ -189,14 +189,14 @@ def test_different_host_fingerprints_fail(tmp_path: Path) -> None:
 def test_a_plugin_for_another_fingerprint_fails(tmp_path: Path) -> None:
     out = run_check([host_wheel(tmp_path, "cyllama"), plugin_wheel(tmp_path, OTHER)])
     assert out.returncode == 1
-    assert (f"cyllama-0.1.0-cp311-cp311-linux_x86_64.whl [cuda] pins ggml-cuda-plugin==0.1.0, "
+    assert (f"cyllama-0.1.0-cp311-cp311-linux_x86_64.whl [cuda13] pins ggml-cuda13-plugin==0.1.0, "
             f"built for ggml fingerprint {OTHER}, but cyllama is built on {FP}") in out.stderr
 
 
 def test_a_pinned_plugin_that_is_missing_fails(tmp_path: Path) -> None:
     out = run_check([host_wheel(tmp_path, "cyllama", plugin_pin="0.2.0"), plugin_wheel(tmp_path)])
     assert out.returncode == 1
-    assert "pins ggml-cuda-plugin==0.2.0, which is not among the wheels being released" \
+    assert "pins ggml-cuda13-plugin==0.2.0, which is not among the wheels being released" \
         in out.stderr
 
 

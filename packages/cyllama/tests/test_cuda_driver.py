@@ -1,7 +1,10 @@
-"""The CUDA plugin's driver check, on the CPU with a stand-in driver library
-(tools/fixtures/standin_driver.py): a driver older than the build's CUDA major version declines
-the plugin before its module is loaded, with one warning naming the driver found and the one
-needed; the work stays on the CPU. The plugin's Python package comes from this checkout.
+"""The CUDA plugins' driver check and the choice between the CUDA 12 and CUDA 13 builds, on the
+CPU with a stand-in driver library (tools/fixtures/standin_driver.py) that reports a chosen CUDA
+version. A driver older than a build's CUDA major version declines that build before its module
+is loaded, with one warning naming the driver found, the one needed and the build to install;
+with both builds installed the host loads the newest the driver runs and says so in info().
+The plugins' Python packages come from this checkout; where a module is loaded it is the fake
+backend registered as "CUDA" (its device, FAKE0, computes on the CPU).
 """
 
 from __future__ import annotations
@@ -15,26 +18,22 @@ import pytest
 from cyllama import _core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
-from fake_plugin import plugin_env
+from fake_plugin import fake_backend_for, plugin_env
 from standin_driver import cuda_plugin_site, standin_libcuda
 
 CODE = """
-import json, warnings, cyllama, ggml_cuda_plugin
+import json, warnings, cyllama
+from ggml_family import cuda
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    found = ggml_cuda_plugin.driver_cuda_version()
+    found = cuda.driver_cuda_version()
     info = cyllama.info()
     llm = cyllama.LLM({model!r}, n_ctx=64, n_threads=1)
-print(json.dumps({{"found": found, "plugins": info["plugins"], "layers": llm.layer_devices,
-                   "warnings": [str(w.message) for w in caught]}}))
+print(json.dumps({{"found": found, "plugins": {{p["name"]: p for p in info["plugins"]}},
+                   "layers": llm.layer_devices, "warnings": [str(w.message) for w in caught]}}))
 """
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if sys.platform != "linux":
-        pytest.skip("the CUDA plugin is Linux only")
-    return cuda_plugin_site(tmp_path_factory.mktemp("site"), _core.fingerprint())
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the CUDA plugins are Linux only")
 
 
 def run(model: Path, site: Path, version: str) -> dict[str, object]:
@@ -46,26 +45,121 @@ def run(model: Path, site: Path, version: str) -> dict[str, object]:
     return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def cuda13_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cuda_plugin_site(tmp_path_factory.mktemp("site13"), _core.fingerprint(), 13)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both builds installed, each with the fake "CUDA" module and stand-in runtime libraries."""
+    module = fake_backend_for(_core, registry="CUDA").library
+    site = tmp_path_factory.mktemp("both")
+    for major in (12, 13):
+        cuda_plugin_site(site, _core.fingerprint(), major, module)
+    return site
+
+
 def test_a_too_old_driver_declines_the_plugin_with_one_warning(tiny_model: Path,
-                                                                site: Path) -> None:
-    data = run(tiny_model, site, "12040")  # what a 550 driver reports: CUDA 12.4
+                                                                cuda13_only: Path) -> None:
+    data = run(tiny_model, cuda13_only, "12040")  # what a 550 driver reports: CUDA 12.4
     assert data["found"] == 12040
-    (cuda,) = [p for p in data["plugins"] if p["name"] == "cuda"]  # type: ignore[union-attr]
-    assert cuda["state"] == "failed"
+    cuda = data["plugins"]["cuda13"]  # type: ignore[index]
+    assert cuda["state"] == "declined"
     (warning,) = data["warnings"]  # type: ignore[misc]
-    assert warning.startswith("ggml plugin 'cuda' (ggml-cuda-plugin) could not be loaded: "
-                              "OSError: the NVIDIA driver is too old: it supports ")
-    assert "CUDA 12.4, and this plugin, built with CUDA 13, needs a driver for CUDA 13.0 or " \
-           "newer (R580 or later); update the NVIDIA driver; running on the CPU" in warning
+    assert warning.startswith("ggml plugin 'cuda13' (ggml-cuda13-plugin) could not be loaded: "
+                              "DriverTooOld: the NVIDIA driver is too old: it supports ")
+    assert warning.endswith(
+        "CUDA 12.4, and this plugin, built with CUDA 13, needs a driver for CUDA 13.0 or newer "
+        "(R580 or later); update the NVIDIA driver or install the CUDA 12 build, "
+        'ggml-cuda12-plugin: pip install "ggml-cuda12-plugin==0.1.0"; running on the CPU')
     assert data["layers"] == {"CPU": 3}
 
 
-def test_a_new_enough_driver_passes_the_check(tiny_model: Path, site: Path) -> None:
+def test_a_new_enough_driver_passes_the_check(tiny_model: Path, cuda13_only: Path) -> None:
     # CUDA 13.1: the check passes and the plugin goes on to preload the CUDA runtime, which is
     # not installed here (no nvidia-* wheels): a different warning, never the driver's.
-    data = run(tiny_model, site, "13010")
+    data = run(tiny_model, cuda13_only, "13010")
     assert data["found"] == 13010
+    assert data["plugins"]["cuda13"]["state"] == "failed"  # type: ignore[index]
     (warning,) = data["warnings"]  # type: ignore[misc]
     assert "driver is too old" not in warning
-    assert "could not be loaded" in warning
+    assert "libcudart.so.13 not found in the nvidia-* wheels; reinstall them: pip install " \
+           "--force-reinstall 'nvidia-cuda-runtime>=13,<14' 'nvidia-cublas>=13,<14'" in warning
     assert data["layers"] == {"CPU": 3}
+
+
+def test_with_both_builds_a_cuda12_driver_gets_the_cuda12_build(tiny_model: Path,
+                                                                 both: Path) -> None:
+    data = run(tiny_model, both, "12080")  # an R570 driver
+    plugins = data["plugins"]
+    assert plugins["cuda13"]["state"] == "declined"  # type: ignore[index]
+    assert "built with CUDA 13, needs a driver for CUDA 13.0" in \
+        plugins["cuda13"]["reason"]  # type: ignore[index]
+    assert plugins["cuda12"]["state"] == "loaded"  # type: ignore[index]
+    assert plugins["cuda12"]["path"].endswith("ggml_cuda12_plugin/libggml-cuda.so")  # type: ignore[index]
+    assert data["warnings"] == []  # the CUDA 12 build serves: nothing to warn about
+    assert data["layers"] == {"FAKE0": 3}
+
+
+def test_with_both_builds_a_cuda13_driver_gets_the_cuda13_build(tiny_model: Path,
+                                                                 both: Path) -> None:
+    data = run(tiny_model, both, "13000")  # an R580 driver
+    plugins = data["plugins"]
+    assert plugins["cuda13"]["state"] == "loaded"  # type: ignore[index]
+    assert plugins["cuda12"]["state"] == "standby"  # type: ignore[index]
+    assert plugins["cuda12"]["reason"] == \
+        "ggml-cuda13-plugin serves CUDA (loaded)"  # type: ignore[index]
+    assert data["warnings"] == []
+    assert data["layers"] == {"FAKE0": 3}
+
+
+def test_a_driver_too_old_for_both_builds_warns_once(tiny_model: Path, both: Path) -> None:
+    data = run(tiny_model, both, "11080")  # an R520 driver: CUDA 11.8
+    plugins = data["plugins"]
+    assert {plugins[n]["state"] for n in ("cuda12", "cuda13")} == {"declined"}  # type: ignore[index]
+    (warning,) = data["warnings"]  # type: ignore[misc]
+    assert warning.startswith("ggml plugin 'cuda12' (ggml-cuda12-plugin) could not be loaded: ")
+    assert warning.endswith("CUDA 11.8, and this plugin, built with CUDA 12, needs a driver for "
+                            "CUDA 12.0 or newer (R525 or later); update the NVIDIA driver; "
+                            "running on the CPU")
+    assert data["layers"] == {"CPU": 3}
+
+
+def run_gpus(model: Path, site: Path, version: str, gpus: str) -> dict[str, object]:
+    env = plugin_env(site, GGML_PLUGIN_DISABLE="vulkan", LD_LIBRARY_PATH=str(standin_libcuda()),
+                     STANDIN_CUDA_DRIVER_VERSION=version, STANDIN_CUDA_GPUS=gpus)
+    out = subprocess.run([sys.executable, "-c", CODE.format(model=str(model))],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_a_gpu_without_code_in_the_build_is_declined(tiny_model: Path, both: Path) -> None:
+    # A T4 (Turing, 7.5) on an R570 driver: the CUDA 13 build needs R580, and the CUDA 12
+    # build has machine code for sm_80 and sm_90 only. Loaded, its first kernel would abort.
+    data = run_gpus(tiny_model, both, "12080", "7.5")
+    plugins = data["plugins"]
+    assert {plugins[n]["state"] for n in ("cuda12", "cuda13")} == {"declined"}  # type: ignore[index]
+    (warning,) = data["warnings"]  # type: ignore[misc]
+    assert warning.startswith(
+        "ggml plugin 'cuda12' (ggml-cuda12-plugin) could not be loaded: NoCodeForGpu: this "
+        "plugin, built for CUDA architectures 80-real;90-real, has no code for GPU 0 (compute "
+        "capability 7.5), and its first kernel there would abort the process; hide that GPU "
+        "with CUDA_VISIBLE_DEVICES or install the CUDA 13 build, which carries PTX for every GPU "
+        "from Turing on (it needs an R580+ driver), ggml-cuda13-plugin: pip install "
+        '"ggml-cuda13-plugin==0.1.0"')
+    assert data["layers"] == {"CPU": 3}
+
+
+def test_gpus_with_code_in_the_build_run_on_it(tiny_model: Path, both: Path) -> None:
+    # An A10 (8.6) and an H100 (9.0) on an R570 driver: the CUDA 12 build's sm_80 and sm_90
+    # code; a Blackwell (12.0) on an R580 driver: the CUDA 13 build's Turing PTX.
+    data = run_gpus(tiny_model, both, "12080", "8.6,9.0")
+    assert data["plugins"]["cuda12"]["state"] == "loaded"  # type: ignore[index]
+    assert data["warnings"] == []
+    data = run_gpus(tiny_model, both, "13000", "12.0")
+    assert data["plugins"]["cuda13"]["state"] == "loaded"  # type: ignore[index]
+    assert data["plugins"]["cuda12"]["state"] == "standby"  # type: ignore[index]
+    assert data["warnings"] == []
+    assert data["layers"] == {"FAKE0": 3}

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ._plugins import PluginInfo, entry_points, load_plugin, requirement
+from ._plugins import PluginInfo, entry_points, load_plugins, requirement
 from ._version import FAMILY_API, __version__
 
 __all__ = ["Host", "add_dll_directory", "host", "hosts", "register", "sync_log_levels"]
@@ -149,7 +149,7 @@ class Host:
         self.load()
         with _lock:
             if self.plugins is None:
-                self.plugins = [load_plugin(self, ep) for ep in entry_points()]
+                self.plugins = load_plugins(self, entry_points())
             return self.plugins
 
     def local_devices(self) -> list[dict[str, Any]]:

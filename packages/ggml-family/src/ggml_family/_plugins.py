@@ -1,6 +1,6 @@
 """The plugin protocol: backend modules advertised through the ``ggml.backends`` entry points.
 
-A plugin distribution (``ggml-cuda-plugin``, ...) names an importable object with
+A plugin distribution (``ggml-cuda13-plugin``, ...) names an importable object with
 ``FINGERPRINT``, ``GGML_VERSION``, ``BACKEND_NAME``, ``library_path()`` and ``initialize()``
 (see docs/plugins.md). A host compares the fingerprint with its own *before* anything is loaded
 (the dynamic loader is no guard when two hosts share a process), then loads the module by path.
@@ -66,7 +66,7 @@ class PluginInfo:
     name: str
     distribution: str | None
     version: str | None
-    state: str  # loaded | shared | refused | disabled | failed | no-device
+    state: str  # loaded | shared | standby | refused | disabled | declined | failed | no-device
     reason: str = ""
     fingerprint: str | None = None
     ggml_version: str | None = None
@@ -158,14 +158,18 @@ def _hint(plugin: Any) -> list[str]:
         return [f"no_device_hint() failed: {type(exc).__name__}: {exc}"]
 
 
-def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
-    """Check one plugin against ``host`` and load it into the host's ggml registry."""
+_Pending = tuple[str, str]  # a warning to give: (once-per-process key, message)
+
+
+def _read(ep: metadata.EntryPoint, pending: list[_Pending]) -> tuple[PluginInfo, Any]:
+    """The plugin object an entry point names, checked with plugin_problems (None if broken or
+    disabled)."""
     dist = ep.dist.name if ep.dist else None
     info = PluginInfo(name=ep.name, distribution=dist,
                       version=ep.dist.version if ep.dist else None, state="failed")
     if _disabled(ep.name):
         info.state, info.reason = "disabled", "GGML_PLUGIN_DISABLE"
-        return info
+        return info, None
     try:
         plugin: Any = ep.load()
         problems = plugin_problems(plugin)
@@ -176,34 +180,33 @@ def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
         info.backend = plugin.BACKEND_NAME
     except Exception as exc:  # a broken plugin must not break the host
         info.reason = f"cannot read the plugin: {type(exc).__name__}: {exc}"
-        warn_once(f"broken:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) is broken and was "
-                  f"skipped: {info.reason}")
-        return info
-    ours = host.fingerprint
-    if info.fingerprint != ours:
-        info.state = "refused"
-        info.reason = (f"built for ggml {info.ggml_version} (fingerprint {info.fingerprint}), "
-                       f"{host.package} uses ggml {host.ggml_version} (fingerprint {ours})")
-        message = (f"ggml plugin {ep.name!r} ({dist} {info.version}) was not loaded: it was "
-                   f"{info.reason}. Install the matching release: {_fix_command(host, dist)}")
-        if os.environ.get("GGML_PLUGIN_STRICT", "") not in ("", "0"):
-            raise PluginError(message)
-        warn_once(f"refused:{ep.name}:{info.fingerprint}:{ours}", message)
-        return info
+        pending.append((f"broken:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) is broken and "
+                        f"was skipped: {info.reason}"))
+        return info, None
+    return info, plugin
+
+
+def _load(host: Host, info: PluginInfo, plugin: Any, pending: list[_Pending]) -> None:
+    """Load one plugin whose fingerprint matches into the host's ggml registry."""
+    name, dist = info.name, info.distribution
     core = host.core
     if core.backend_registered(info.backend):
         info.state = "shared"  # another family host with our ggml loaded it
         info.reason = f"{info.backend} already registered in this process"
-        return info
+        return
     try:
         plugin.initialize()
         info.path = str(plugin.library_path())
         _, notes = core.backend_load(info.path)
     except Exception as exc:
         info.reason = f"{type(exc).__name__}: {exc}"
-        warn_once(f"failed:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) could not be loaded: "
-                  f"{info.reason}; running on the CPU")
-        return info
+        if hasattr(exc, "alternative"):  # the CUDA plugins' check (ggml_family.cuda.Declined)
+            info.state = "declined"
+            if exc.alternative:
+                info.reason += f": {_fix_command(host, exc.alternative)}"
+        pending.append((f"failed:{name}", f"ggml plugin {name!r} ({dist}) could not be loaded: "
+                        f"{info.reason}; running on the CPU"))
+        return
     devices: list[Any] = next((b["devices"] for b in core.backends()
                                if b["name"] == info.backend), [])
     if devices:
@@ -211,6 +214,63 @@ def load_plugin(host: Host, ep: metadata.EntryPoint) -> PluginInfo:
     else:
         info.state = "no-device"
         info.reason = "; ".join([*notes, *_hint(plugin)]) or "its backend registered no device"
-        warn_once(f"nodevice:{ep.name}", f"ggml plugin {ep.name!r} ({dist}) found no device "
-                  f"({info.reason}); running on the CPU")
-    return info
+        pending.append((f"nodevice:{name}", f"ggml plugin {name!r} ({dist}) found no device "
+                        f"({info.reason}); running on the CPU"))
+
+
+def _check_fingerprint(host: Host, info: PluginInfo, pending: list[_Pending]) -> bool:
+    ours = host.fingerprint
+    if info.fingerprint == ours:
+        return True
+    info.state = "refused"
+    info.reason = (f"built for ggml {info.ggml_version} (fingerprint {info.fingerprint}), "
+                   f"{host.package} uses ggml {host.ggml_version} (fingerprint {ours})")
+    message = (f"ggml plugin {info.name!r} ({info.distribution} {info.version}) was not loaded: "
+               f"it was {info.reason}. Install the matching release: "
+               f"{_fix_command(host, info.distribution)}")
+    if os.environ.get("GGML_PLUGIN_STRICT", "") not in ("", "0"):
+        raise PluginError(message)
+    pending.append((f"refused:{info.name}:{info.fingerprint}:{ours}", message))
+    return False
+
+
+def load_plugins(host: Host, eps: list[metadata.EntryPoint]) -> list[PluginInfo]:
+    """Check every plugin against ``host`` and load those that fit into its ggml registry.
+
+    Plugins that serve one backend (the CUDA 12 and CUDA 13 builds) are tried in the order of
+    their optional ``PREFERENCE`` (highest first): the first that loads serves the backend and
+    the others wait (``standby``). One that the driver check declined (``declined``: its
+    initialize() raised an error naming an ``alternative`` distribution) warns only when no
+    plugin tried after it serves or warns in its place."""
+    read = []
+    emit: list[_Pending] = []
+    for ep in eps:
+        pending: list[_Pending] = []
+        info, plugin = _read(ep, pending)
+        emit += pending
+        read.append((info, plugin))
+    groups: dict[str, list[tuple[PluginInfo, Any]]] = {}
+    for info, plugin in read:
+        if plugin is not None:
+            groups.setdefault(info.backend or "", []).append((info, plugin))
+    for group in groups.values():
+        group.sort(key=lambda item: -int(getattr(item[1], "PREFERENCE", 0)))
+        serving: PluginInfo | None = None
+        tried: list[tuple[PluginInfo, list[_Pending]]] = []
+        for info, plugin in group:
+            if serving is not None:
+                info.state = "standby"
+                info.reason = f"{serving.distribution} serves {info.backend} ({serving.state})"
+                continue
+            pending = []
+            if _check_fingerprint(host, info, pending):
+                _load(host, info, plugin, pending)
+            tried.append((info, pending))
+            if info.state in ("loaded", "no-device", "shared"):
+                serving = info
+        for i, (info, pending) in enumerate(tried):
+            if info.state != "declined" or (i == len(tried) - 1 and serving is None):
+                emit += pending
+    for key, message in emit:
+        warn_once(key, message)
+    return [info for info, _ in read]
