@@ -345,6 +345,9 @@ def gemma_shaped(path: Path) -> Path:
     import gguf
     import numpy as np
 
+    sys.path.insert(0, str(ROOT / "tools" / "fixtures"))
+    from tiny_llama import save
+
     s = GEMMA_SHAPE
     rng = np.random.default_rng(7)
     q8 = gguf.GGMLQuantizationType.Q8_0
@@ -391,12 +394,7 @@ def gemma_shaped(path: Path) -> Path:
         mat(f"blk.{i}.ffn_gate.weight", ff, e)
         mat(f"blk.{i}.ffn_up.weight", ff, e)
         mat(f"blk.{i}.ffn_down.weight", e, ff)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    tmp.replace(path)
-    return path
+    return save(w, tmp, path)
 
 
 def bench_llm(carry: Path, site: Path, model: Path, report: Report, gpu: bool) -> None:

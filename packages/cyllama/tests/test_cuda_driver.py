@@ -36,9 +36,11 @@ print(json.dumps({{"found": found, "plugins": {{p["name"]: p for p in info["plug
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the CUDA plugins are Linux only")
 
 
-def run(model: Path, site: Path, version: str) -> dict[str, object]:
+def run(model: Path, site: Path, version: str, gpus: str = "") -> dict[str, object]:
+    """The host in a fresh interpreter with the stand-in driver of CUDA ``version`` (12040 for
+    12.4) and GPUs of the compute capabilities ``gpus`` ("8.6,9.0"; none: no GPU)."""
     env = plugin_env(site, GGML_PLUGIN_DISABLE="vulkan", LD_LIBRARY_PATH=str(standin_libcuda()),
-                     STANDIN_CUDA_DRIVER_VERSION=version)
+                     STANDIN_CUDA_DRIVER_VERSION=version, STANDIN_CUDA_GPUS=gpus)
     out = subprocess.run([sys.executable, "-c", CODE.format(model=str(model))],
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -89,28 +91,21 @@ def test_a_new_enough_driver_passes_the_check(tiny_model: Path, cuda13_only: Pat
     assert data["layers"] == {"CPU": 3}
 
 
-def test_with_both_builds_a_cuda12_driver_gets_the_cuda12_build(tiny_model: Path,
-                                                                 both: Path) -> None:
-    data = run(tiny_model, both, "12080")  # an R570 driver
-    plugins = data["plugins"]
-    assert plugins["cuda13"]["state"] == "declined"  # type: ignore[index]
-    assert "built with CUDA 13, needs a driver for CUDA 13.0" in \
-        plugins["cuda13"]["reason"]  # type: ignore[index]
-    assert plugins["cuda12"]["state"] == "loaded"  # type: ignore[index]
-    assert plugins["cuda12"]["path"].endswith("ggml_cuda12_plugin/libggml-cuda.so")  # type: ignore[index]
-    assert data["warnings"] == []  # the CUDA 12 build serves: nothing to warn about
-    assert data["layers"] == {"FAKE0": 3}
-
-
-def test_with_both_builds_a_cuda13_driver_gets_the_cuda13_build(tiny_model: Path,
-                                                                 both: Path) -> None:
-    data = run(tiny_model, both, "13000")  # an R580 driver
-    plugins = data["plugins"]
-    assert plugins["cuda13"]["state"] == "loaded"  # type: ignore[index]
-    assert plugins["cuda12"]["state"] == "standby"  # type: ignore[index]
-    assert plugins["cuda12"]["reason"] == \
-        "ggml-cuda13-plugin serves CUDA (loaded)"  # type: ignore[index]
-    assert data["warnings"] == []
+@pytest.mark.parametrize(("driver", "serving", "other", "state", "reason"), [
+    # an R570 driver (CUDA 12.8): the CUDA 13 build is declined, the CUDA 12 build serves
+    ("12080", "cuda12", "cuda13", "declined", "built with CUDA 13, needs a driver for CUDA 13.0"),
+    # an R580 driver: the newer build serves, the other waits
+    ("13000", "cuda13", "cuda12", "standby", "ggml-cuda13-plugin serves CUDA (loaded)"),
+])
+def test_with_both_builds_the_driver_picks_one(tiny_model: Path, both: Path, driver: str,
+                                              serving: str, other: str, state: str,
+                                              reason: str) -> None:
+    data = run(tiny_model, both, driver)
+    plugins: dict[str, dict[str, str]] = data["plugins"]  # type: ignore[assignment]
+    assert plugins[serving]["state"] == "loaded"
+    assert plugins[serving]["path"].endswith(f"ggml_{serving}_plugin/libggml-cuda.so")
+    assert plugins[other]["state"] == state and reason in plugins[other]["reason"]
+    assert data["warnings"] == []  # one build serves: nothing to warn about
     assert data["layers"] == {"FAKE0": 3}
 
 
@@ -126,19 +121,10 @@ def test_a_driver_too_old_for_both_builds_warns_once(tiny_model: Path, both: Pat
     assert data["layers"] == {"CPU": 3}
 
 
-def run_gpus(model: Path, site: Path, version: str, gpus: str) -> dict[str, object]:
-    env = plugin_env(site, GGML_PLUGIN_DISABLE="vulkan", LD_LIBRARY_PATH=str(standin_libcuda()),
-                     STANDIN_CUDA_DRIVER_VERSION=version, STANDIN_CUDA_GPUS=gpus)
-    out = subprocess.run([sys.executable, "-c", CODE.format(model=str(model))],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def test_a_gpu_without_code_in_the_build_is_declined(tiny_model: Path, both: Path) -> None:
     # A T4 (Turing, 7.5) on an R570 driver: the CUDA 13 build needs R580, and the CUDA 12
     # build has machine code for sm_80 and sm_90 only. Loaded, its first kernel would abort.
-    data = run_gpus(tiny_model, both, "12080", "7.5")
+    data = run(tiny_model, both, "12080", "7.5")
     plugins = data["plugins"]
     assert {plugins[n]["state"] for n in ("cuda12", "cuda13")} == {"declined"}  # type: ignore[index]
     (warning,) = data["warnings"]  # type: ignore[misc]
@@ -155,10 +141,10 @@ def test_a_gpu_without_code_in_the_build_is_declined(tiny_model: Path, both: Pat
 def test_gpus_with_code_in_the_build_run_on_it(tiny_model: Path, both: Path) -> None:
     # An A10 (8.6) and an H100 (9.0) on an R570 driver: the CUDA 12 build's sm_80 and sm_90
     # code; a Blackwell (12.0) on an R580 driver: the CUDA 13 build's Turing PTX.
-    data = run_gpus(tiny_model, both, "12080", "8.6,9.0")
+    data = run(tiny_model, both, "12080", "8.6,9.0")
     assert data["plugins"]["cuda12"]["state"] == "loaded"  # type: ignore[index]
     assert data["warnings"] == []
-    data = run_gpus(tiny_model, both, "13000", "12.0")
+    data = run(tiny_model, both, "13000", "12.0")
     assert data["plugins"]["cuda13"]["state"] == "loaded"  # type: ignore[index]
     assert data["plugins"]["cuda12"]["state"] == "standby"  # type: ignore[index]
     assert data["warnings"] == []

@@ -15,40 +15,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
+from gpu_compare import assert_same_transcripts, whisper_code
 from vulkan_plugin import lavapipe_env, run_json, vulkan_site
-
-CODE = """
-import json, sys, warnings
-import numpy as np
-sys.path.insert(0, {tests!r})
-from conftest import tone
-import cywhisper
-clips = [tone(3.0), tone(2.0, freq=220.0),
-         (np.random.default_rng(1).standard_normal(32000) * 0.1).astype(np.float32)]
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    out = {{"plugins": cywhisper.info()["plugins"]}}
-    for name, gpu in (("cpu", False), ("vulkan", True)):
-        w = cywhisper.Whisper({model!r}, n_threads=2, use_gpu=gpu, flash_attn=False)
-        out[name] = {{"use_gpu": w.use_gpu, "runs": [
-            [[s.start, s.end, s.text] for s in w.transcribe(c, fallback=False).segments]
-            for c in clips]}}
-out["warnings"] = [str(w.message) for w in caught]
-print(json.dumps(out))
-"""
 
 
 def test_transcripts_on_vulkan_equal_the_cpus(tiny_model: Path) -> None:
     site = vulkan_site()
-    code = CODE.format(model=str(tiny_model), tests=str(Path(__file__).parent))
+    code = whisper_code(tiny_model, Path(__file__).parent, "flash_attn=False")
     out = run_json(code, lavapipe_env(site, GGML_VK_DISABLE_F16="1"))
     (vulkan,) = [p for p in out["plugins"] if p["name"] == "vulkan"]
     assert vulkan["state"] == "loaded", vulkan
     assert out["warnings"] == []
-    assert out["cpu"]["use_gpu"] is False and out["vulkan"]["use_gpu"] is True
-    cpu, gpu = out["cpu"]["runs"], out["vulkan"]["runs"]
-    assert all(segments and segments[0][2].strip() for segments in cpu)  # real text
-    assert gpu == cpu
+    assert out["cpu"]["use_gpu"] is False and out["gpu"]["use_gpu"] is True
+    assert_same_transcripts(out)
 
 
 def test_asking_for_a_hidden_device_is_an_error(tiny_model: Path) -> None:

@@ -1,15 +1,6 @@
-"""ggml's CUDA backend built with CUDA 12 (R525+ drivers), a plugin of the ggml wheel family.
-
-The family's hosts (cyllama, cywhisper, cysd) find it through the ``ggml.backends`` entry point.
-Everything it provides (``FINGERPRINT``, ``initialize()``, ``library_path()``, the driver check
-``driver_problem()`` ...) comes from :class:`ggml_family.cuda.CudaBuild`; nothing loads CUDA until
-``initialize()`` runs.
-"""
+"""ggml's CUDA backend built with CUDA 12 (R525+ drivers): a family plugin (ggml_family.cuda)."""
 
 from ggml_family.cuda import CudaBuild
 
 PLUGIN = CudaBuild(__file__)
-
-
-def __getattr__(name: str) -> object:
-    return getattr(PLUGIN, name)
+__getattr__ = PLUGIN.attribute

@@ -1,5 +1,6 @@
 """What the family's CUDA plugins share: one per CUDA major version (``ggml-cuda12-plugin``,
-``ggml-cuda13-plugin``), each a thin package whose module delegates to a :class:`CudaBuild`.
+``ggml-cuda13-plugin``), each a thin package whose module delegates its names to a
+:class:`CudaBuild` (``__getattr__ = PLUGIN.attribute``).
 
 A build is declined *before* its module is loaded when the installed NVIDIA driver is too old
 for its CUDA major version: :func:`driver_cuda_version` reads the CUDA version the driver
@@ -16,6 +17,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BUILDS", "DRIVER_BRANCH", "CudaBuild", "Declined", "DriverTooOld", "NoCodeForGpu",
            "cuda_version_text", "driver_cuda_version", "gpu_capabilities",
@@ -148,6 +150,13 @@ class CudaBuild:
         #: When several plugins serve one backend, hosts try the highest first.
         self.PREFERENCE: int = self.CUDA_MAJOR
         self._handles: list[ctypes.CDLL] = []
+
+    def attribute(self, name: str) -> Any:
+        """The plugin module's ``__getattr__``: its names are this object's."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise AttributeError(f"module {self.folder.name!r} has no attribute {name!r}") from None
 
     def library_path(self) -> str:
         """Absolute path of the backend module."""
