@@ -6,7 +6,7 @@
 #   ggml_family_cuda_plugin(<cuda major> <python package>)
 #
 # GGML_CUDA_PLUGIN_ARCHS: a CMake CUDA architecture list (development default 90-real), or
-# `release` for the release list of the major version (the packages' README.md has the sizes).
+# `release` for the release list of the major version (docs/cuda.md has the sizes).
 include_guard(GLOBAL)
 include(family)
 
@@ -91,13 +91,17 @@ function(ggml_family_cuda_plugin major package)
   set_target_properties(ggml-cuda PROPERTIES INSTALL_RPATH "${_rpath}")
   install(TARGETS ggml-cuda LIBRARY DESTINATION "${package}" COMPONENT cuda_plugin)
 
+  # The compiler's version (CMAKE_CUDA_COMPILER_VERSION is set in ggml-cuda's folder only).
+  execute_process(COMMAND "${CMAKE_CUDA_COMPILER}" --version OUTPUT_VARIABLE _nvcc_version)
+  string(REGEX MATCH "release ([0-9.]+)" _ "${_nvcc_version}")
+  set(_nvcc_version "${CMAKE_MATCH_1}")
   file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/_build.json" CONTENT [=[
 {
   "fingerprint": "@GGML_FAMILY_FINGERPRINT@",
   "ggml_version": "@GGML_FAMILY_GGML_VERSION@",
   "cuda_major": @major@,
   "cuda_architectures": "@CMAKE_CUDA_ARCHITECTURES@",
-  "cuda_compiler": "@CMAKE_CUDA_COMPILER_VERSION@",
+  "cuda_compiler": "@_nvcc_version@",
   "compression": "@_compression@"
 }
 ]=] @ONLY)

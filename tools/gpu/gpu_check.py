@@ -416,7 +416,8 @@ def bench_llm(carry: Path, site: Path, model: Path, report: Report, gpu: bool) -
     r = sh([sys.executable, str(ROOT / "tools/bench/llm_bench.py"), *args], env=env,
            timeout=max(60.0, report.left() - 60))
     text = r.stdout.strip() or r.stderr[-2000:]
-    label = "pp512/tg128, every layer on the GPU" if gpu else "pp16/tg4 on the CPU (no GPU)"
+    label = ("pp512/tg128, every layer on the GPU" if gpu else
+             "pp16/tg4 on the CPU, one run: a smoke run of both tools, not a measurement")
     report.stage("cyllama vs llama-bench", {"rc": r.returncode, "output": text},
                  f"{label}, model {model.name}:\n```\n{text}\n```")
 
