@@ -149,3 +149,22 @@ def test_gpus_with_code_in_the_build_run_on_it(tiny_model: Path, both: Path) -> 
     assert data["plugins"]["cuda12"]["state"] == "standby"  # type: ignore[index]
     assert data["warnings"] == []
     assert data["layers"] == {"FAKE0": 3}
+
+
+def test_the_no_device_hint_says_what_is_missing(cuda13_only: Path) -> None:
+    code = "import ggml_cuda13_plugin as p; print(p.no_device_hint())"
+    hints = []
+    for standin, gpus in ((False, ""), (True, ""), (True, "9.0")):
+        env = plugin_env(cuda13_only, STANDIN_CUDA_DRIVER_VERSION="13000", STANDIN_CUDA_GPUS=gpus,
+                         CUDA_VISIBLE_DEVICES="0",
+                         LD_LIBRARY_PATH=str(standin_libcuda()) if standin else "/nonexistent")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        hints.append(out.stdout.strip())
+    if not Path("/proc/driver/nvidia/version").exists():  # no real driver to find instead
+        assert hints[0] == ("no NVIDIA driver was found (libcuda.so.1 cannot be loaded): install "
+                            "the NVIDIA driver, R580 or later for this build")
+    assert hints[1] == ("the NVIDIA driver shows no GPU (check nvidia-smi, and "
+                        "CUDA_VISIBLE_DEVICES: 0)")
+    assert hints[2] == "the NVIDIA driver shows GPUs, but ggml's CUDA backend registered none"

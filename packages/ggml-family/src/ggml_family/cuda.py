@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -188,6 +189,18 @@ class CudaBuild:
             f"{cuda_version_text(self.CUDA_DRIVER_NEEDED)} or newer "
             f"({DRIVER_BRANCH.get(major, 'newer')} or later); {advice}",
             found=found, needed=self.CUDA_DRIVER_NEEDED, alternative=alternative)
+
+    def no_device_hint(self) -> str:
+        """Why the loaded module may have registered no device (for the host's warning): ggml's
+        own line says "driver version is insufficient" when there is no driver at all."""
+        branch = DRIVER_BRANCH.get(self.CUDA_MAJOR, "a recent")
+        if driver_cuda_version() is None:
+            return (f"no NVIDIA driver was found (libcuda.so.1 cannot be loaded): install the "
+                    f"NVIDIA driver, {branch} or later for this build")
+        if not gpu_capabilities():
+            return ("the NVIDIA driver shows no GPU (check nvidia-smi, and CUDA_VISIBLE_DEVICES: "
+                    f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+        return "the NVIDIA driver shows GPUs, but ggml's CUDA backend registered none"
 
     def _gpu_problem(self) -> NoCodeForGpu | None:
         for ordinal, capability in enumerate(gpu_capabilities()):
