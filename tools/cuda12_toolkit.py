@@ -9,7 +9,7 @@ the usual bin/, nvvm/, include/ and lib64/, which CMake's CUDA support and nvcc.
 
     python tools/cuda12_toolkit.py [--dest .cache/cuda12.4]   # prints the nvcc path
 
-Then ``CUDACXX=<that path> pip wheel packages/ggml-cuda12-plugin`` (``nox -s wheels`` does it).
+Then ``CUDACXX=<that path> pip wheel packages/ggml-cuda-plugin/cuda12`` (``nox -s wheels`` does it).
 Release builds (cibuildwheel) take the same 12.4 from NVIDIA's RHEL repository instead.
 """
 

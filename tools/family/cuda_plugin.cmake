@@ -1,4 +1,4 @@
-# The family's CUDA plugins (packages/ggml-cuda12-plugin, packages/ggml-cuda13-plugin): ggml's CUDA
+# The family's CUDA plugins (packages/ggml-cuda-plugin/cuda12 and cuda13): ggml's CUDA
 # backend built as a loadable module (GGML_BACKEND_DL) against the family ggml. Only
 # libggml-cuda.so ships: it needs libggml-base-<fingerprint>.so by soname, which the host package
 # (cyllama, cywhisper, cysd) has loaded when it loads the plugin.

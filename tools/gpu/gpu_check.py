@@ -80,8 +80,8 @@ def prepare(carry: Path, python: str) -> None:
                     "-d", str(wheels), "gguf>=0.17"], check=True)
     print("prepare: sdist of ggml-cuda13-plugin", flush=True)
     subprocess.run([python, "-m", "build", "--sdist", "--no-isolation", "--skip-dependency-check",
-                    "--outdir", str(carry), "packages/ggml-cuda13-plugin"], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+                    "--outdir", str(carry), "packages/ggml-cuda-plugin/cuda13"], check=True,
+                   cwd=ROOT, stdout=subprocess.DEVNULL)
     print("prepare: llama-bench", flush=True)
     build = ROOT / "build" / "gpu-bench"
     subprocess.run(["cmake", "-S", "tools/bench", "-B", str(build), "-G", "Ninja",

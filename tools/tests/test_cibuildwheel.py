@@ -19,7 +19,8 @@ jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS_CONFIG = "tools/release/cibuildwheel-hosts.toml"
-CUDA12, CUDA13 = "packages/ggml-cuda12-plugin", "packages/ggml-cuda13-plugin"
+CUDA12, CUDA13 = "packages/ggml-cuda-plugin/cuda12", "packages/ggml-cuda-plugin/cuda13"
+ROCM = "packages/ggml-cuda-plugin/cibuildwheel-rocm.toml"
 VULKAN = "packages/ggml-vulkan-plugin"
 
 if sys.version_info >= (3, 11):
@@ -50,7 +51,7 @@ def test_hosts(package: str) -> None:
 def test_cuda_plugins_one_wheel_linux_x86_64() -> None:
     assert identifiers(CUDA12, "linux") == ["cp312-manylinux_x86_64"]
     assert identifiers(CUDA13, "linux") == ["cp312-manylinux_x86_64"]
-    assert identifiers(CUDA13, "linux", f"{CUDA13}/cibuildwheel-rocm.toml") == [
+    assert identifiers(CUDA13, "linux", ROCM) == [
         "cp312-manylinux_x86_64"]
 
 
@@ -69,7 +70,7 @@ def test_a_misspelt_option_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("config", [HOSTS_CONFIG, f"{CUDA12}/pyproject.toml",
-                                    f"{CUDA13}/pyproject.toml", f"{CUDA13}/cibuildwheel-rocm.toml",
+                                    f"{CUDA13}/pyproject.toml", ROCM,
                                     f"{VULKAN}/pyproject.toml"])
 def test_values_match_the_schema(config: str) -> None:
     schema_file = Path(cibuildwheel.__file__).parent / "resources" / "cibuildwheel.schema.json"
