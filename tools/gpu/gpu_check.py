@@ -127,10 +127,8 @@ class Report:
 
 
 def nvcc_path() -> str | None:
-    found = shutil.which("nvcc")
-    if found:
-        return found
-    return next((str(p) for p in (Path("/usr/local/cuda/bin/nvcc"),) if p.exists()), None)
+    found = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    return found if Path(found).exists() else None
 
 
 def facts(report: Report) -> dict[str, Any]:
