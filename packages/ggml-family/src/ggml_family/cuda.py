@@ -46,12 +46,7 @@ class Declined(OSError):
 
 
 class DriverTooOld(Declined):
-    """The NVIDIA driver supports an older CUDA than the build's (``found`` < ``needed``)."""
-
-    def __init__(self, message: str, *, found: int, needed: int,
-                 alternative: str | None) -> None:
-        super().__init__(message, alternative=alternative)
-        self.found, self.needed = found, needed
+    """The NVIDIA driver supports an older CUDA than the build's major version."""
 
 
 class NoCodeForGpu(Declined):
@@ -178,7 +173,7 @@ class CudaBuild:
             return self._gpu_problem()
         module = kernel_module_version()
         driver = f"driver {module}, " if module else ""
-        major = self.CUDA_DRIVER_NEEDED // 1000
+        major = self.CUDA_MAJOR
         older = [m for m in BUILDS if m < self.CUDA_MAJOR and found >= 1000 * m]
         alternative = BUILDS[max(older)] if older else None
         advice = (f"update the NVIDIA driver or install the CUDA {max(older)} build, "
@@ -187,8 +182,7 @@ class CudaBuild:
             f"the NVIDIA driver is too old: it supports {driver}{cuda_version_text(found)}, and "
             f"this plugin, built with CUDA {major}, needs a driver for "
             f"{cuda_version_text(self.CUDA_DRIVER_NEEDED)} or newer "
-            f"({DRIVER_BRANCH.get(major, 'newer')} or later); {advice}",
-            found=found, needed=self.CUDA_DRIVER_NEEDED, alternative=alternative)
+            f"({DRIVER_BRANCH.get(major, 'newer')} or later); {advice}", alternative=alternative)
 
     def no_device_hint(self) -> str:
         """Why the loaded module may have registered no device (for the host's warning): ggml's
