@@ -65,7 +65,7 @@ def main() -> int:
         sides = {"local": local, "plain": plain, "rpc": remote}
         figures: dict[str, dict[str, list[float]]] = {n: {"pp": [], "tg": []} for n in sides}
         # greedy, the end-of-generation tokens banned: every run generates n tokens
-        banned = [t for t in range(local.n_vocab) if local._model.is_eog(t)]
+        banned = [t for t in range(local.n_vocab) if local.model.is_eog(t)]
         greedy = cyllama.Sampling(temperature=0.0, logit_bias=dict.fromkeys(banned, -math.inf))
         for _ in range(args.runs):
             for name, llm in sides.items():

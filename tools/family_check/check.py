@@ -32,7 +32,7 @@ def main() -> int:
     ggml = ctypes.CDLL(str(bindir / f"libggml-{fp}.so"), mode=os.RTLD_NOW)
     print(f"family ggml {fp}: {base._name}, {ggml._name}")
     cpu = sorted(bindir.glob("libggml-cpu*.so"))
-    # ggml's exported names carry the fingerprint (tools/family/symbols.py).
+    # ggml's exported names carry the fingerprint (packages/ggml-family/native/symbols.py).
     backend_load = getattr(ggml, f"ggml_backend_load_{fp}")
     backend_load.restype = ctypes.c_void_p
     backend_load.argtypes = [ctypes.c_char_p]

@@ -11,16 +11,16 @@ TEXTS = ["the capital of France", "a river in the city", "the capital of France"
 
 def test_shapes_and_normalisation(llm: LLM) -> None:
     e = llm.embed(TEXTS)
-    assert e.shape == (3, llm._model.n_embd) and e.dtype == np.float32
+    assert e.shape == (3, llm.model.core.n_embd) and e.dtype == np.float32
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     assert np.allclose(e[0], e[2], atol=1e-5)
     assert not np.allclose(e[0], e[1], atol=1e-2)
     one = llm.embed(TEXTS[1])
-    assert one.shape == (llm._model.n_embd,)
+    assert one.shape == (llm.model.core.n_embd,)
     assert np.allclose(one, e[1], atol=1e-4)  # the same alone as in a shared batch
     raw = llm.embed(TEXTS, normalize=False)
     assert np.allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), e, atol=1e-5)
-    assert llm.embed([]).shape == (0, llm._model.n_embd)
+    assert llm.embed([]).shape == (0, llm.model.core.n_embd)
 
 
 def test_pooling_modes_differ(llm: LLM) -> None:

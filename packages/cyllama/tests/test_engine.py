@@ -162,7 +162,7 @@ def test_a_request_that_fails_in_the_model_fails_alone(llm: LLM, engine: Engine)
     # A prompt that passed submit() but fails in llama_decode (here: a token id forged after
     # validation) ends with its error; the requests decoded in the same steps are unharmed.
     want = [llm.generate(p, max_tokens=8).text for p in PROMPTS[:2]]
-    job = llm._job("hi", {}, 8)
+    job = llm.model.job("hi", {}, 8, llm.n_ctx)
     job.tokens = [1, llm.n_vocab + 5]
     bad = engine._enqueue(job, None)
     good = [engine.submit(p, max_tokens=8) for p in PROMPTS[:2]]

@@ -141,7 +141,7 @@ except cyllama.ModelLoadError as e:
 def test_kv_estimate_is_what_llama_cpp_allocates(tiny_model: Path, n_ctx: int,
                                                   kv_cache_logged: Callable[[], float]) -> None:
     with LLM(tiny_model, n_ctx=n_ctx, n_threads=1) as llm:
-        estimate = llm._model.kv_cache_bytes(n_ctx, 1, 512) / 2**20
+        estimate = llm.model.core.kv_cache_bytes(n_ctx, 1, 512) / 2**20
     padded = -(-n_ctx // 256) * 256 / n_ctx  # llama.cpp pads the cell count to 256
     assert kv_cache_logged() == pytest.approx(estimate * padded, abs=0.01)
 

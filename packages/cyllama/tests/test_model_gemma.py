@@ -58,8 +58,8 @@ def test_chat_uses_the_gemma_template(gemma: LLM) -> None:
     prompt = gemma.apply_chat_template(messages)
     assert prompt == ("<start_of_turn>user\nYou are terse.\n\nWhat is the capital of France?"
                       "<end_of_turn>\n<start_of_turn>model\n")
-    tokens = gemma._prompt_tokens(prompt, special=True)
-    assert tokens[0] == gemma._model.bos
+    tokens = gemma.model.prompt_tokens(prompt, gemma.n_ctx, special=True)
+    assert tokens[0] == gemma.model.core.bos
     assert gemma.tokenize("<start_of_turn>", add_special=False, parse_special=True) == [
         tokens[1]]  # the turn markers are the model's control tokens, not text
 
@@ -84,7 +84,7 @@ def test_streamed_multibyte_text_equals_generate(gemma: LLM) -> None:
     assert "".join(pieces) == full.text
     wide = [c for c in full.text if ord(c) > 0xFFFF]
     assert len(wide) >= 3, full.text  # 4-byte characters...
-    split = [t for t in full.tokens if "\ufffd" in gemma._piece_text(t)]
+    split = [t for t in full.tokens if "\ufffd" in gemma.model.piece_text(t)]
     assert len(split) >= 3 * len(wide)  # ...each made of byte tokens
     for p in pieces:
         assert "\ufffd" not in p
@@ -105,7 +105,7 @@ def test_json_schema_20_of_20(gemma: LLM) -> None:
 
 def test_embeddings(gemma: LLM) -> None:
     e = gemma.embed(["Paris is in France.", "Tokyo is in Japan.", "Paris is in France."])
-    assert e.shape == (3, gemma._model.n_embd)
+    assert e.shape == (3, gemma.model.core.n_embd)
     assert abs(float(e[0] @ e[2]) - 1.0) < 1e-4 and float(e[0] @ e[1]) < 0.9999
 
 
@@ -113,5 +113,5 @@ def test_kv_estimate_on_a_sliding_window_model(gemma_model: Path,
                                                 kv_cache_logged: Callable[[], float]) -> None:
     # Gemma 3: 3 global and 15 sliding-window layers, both caches full size (swa_full).
     with LLM(gemma_model, n_ctx=4096, n_threads=2) as llm:
-        estimate = llm._model.kv_cache_bytes(4096, 1, 512) / 2**20
+        estimate = llm.model.core.kv_cache_bytes(4096, 1, 512) / 2**20
     assert kv_cache_logged() == pytest.approx(estimate)

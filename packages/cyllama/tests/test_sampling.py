@@ -159,7 +159,7 @@ def test_logprobs_are_the_model_log_softmax(llm: LLM, tiny_model: object) -> Non
         assert [t for t, _, _ in lp.top] == list(order)
         assert [v for _, _, v in lp.top] == pytest.approx(list(ref[order]), abs=1e-4)
         assert lp.top[0][0] == token  # greedy: the chosen token is the most likely
-        assert lp.text == llm._piece_text(token)
+        assert lp.text == llm.model.piece_text(token)
         ctx.decode([token])
     assert llm.generate(PROMPT, max_tokens=2).logprobs is None
     with pytest.raises(ValueError, match="logprobs must be in"):

@@ -11,13 +11,13 @@ TEXTS = ["The capital of France is Paris.", "héllo wörld 日本!", "a", "  two
 @pytest.mark.parametrize("text", TEXTS)
 def test_round_trip(llm: LLM, text: str) -> None:
     tokens = llm.tokenize(text)
-    assert tokens[0] == llm._model.bos
+    assert tokens[0] == llm.model.core.bos
     assert all(isinstance(t, int) and 0 <= t < llm.n_vocab for t in tokens)
     assert llm.detokenize(tokens) == text
 
 
 def test_add_special_false_has_no_bos(llm: LLM) -> None:
-    assert llm.tokenize("the", add_special=False)[0] != llm._model.bos
+    assert llm.tokenize("the", add_special=False)[0] != llm.model.core.bos
     assert llm.tokenize("", add_special=False) == []
 
 

@@ -123,10 +123,6 @@ struct run_guard {
     }
 };
 
-struct cancelled_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 sd_image_t as_image(const nb::handle & t) {
     if (t.is_none()) return sd_image_t{0, 0, 0, nullptr};
     auto tup = nb::cast<nb::tuple>(t);
@@ -252,8 +248,9 @@ struct Context {
         if (st.cancelled) {  // by the callback's answer, or by an exception it raised
             free_images(images, p.batch_count);
             if (st.error) std::rethrow_exception(st.error);
-            throw cancelled_error("generation cancelled by the progress callback after " +
-                                  std::to_string(st.calls) + " step(s)");
+            throw family::error(family::error_kind::cancelled,
+                                "generation cancelled by the progress callback after " +
+                                    std::to_string(st.calls) + " step(s)");
         }
         std::vector<image_tuple> out;
         for (int i = 0; i < p.batch_count; ++i) {
@@ -318,15 +315,6 @@ NB_MODULE(_core, m) {
     family::bind_ggml(m, nullptr);
     sd_set_log_callback(sd_log, nullptr);
     sd_set_progress_callback(quiet_progress, nullptr);
-
-    static nb::exception<cancelled_error> cancelled(m, "Cancelled", PyExc_RuntimeError);
-    nb::register_exception_translator([](const std::exception_ptr & p, void *) {
-        try {
-            std::rethrow_exception(p);
-        } catch (const cancelled_error & e) {
-            PyErr_SetString(cancelled.ptr(), e.what());
-        }
-    });
 
     using C = ContextParams;
     family::params<C>(m, "ContextParams", "The settings of a new sd_ctx_t (see StableDiffusion).")

@@ -1,6 +1,6 @@
 """A stand-in for a host's ``_core`` extension, for testing ggml_family's policy without ggml.
 
-It has the functions ``tools/family/src/ggml_registry.cpp`` binds, over a registry kept in
+It has the functions ``packages/ggml-family/native/src/`` binds, over a registry kept in
 Python: CPU modules are empty files in ``<dir>/lib`` with scores chosen by the test; loading one
 registers a CPU backend with one device. The real extension is exercised by every host's tests.
 """
@@ -12,17 +12,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-
-class BackendError(RuntimeError):
-    pass
+import ggml_family
 
 
 class StandInCore(ModuleType):
     """A module object shaped like ``<host>._core``."""
 
-    BackendError = BackendError
-
-    def __init__(self, folder: Path, scores: dict[str, int], *, api: int = 1,
+    def __init__(self, folder: Path, scores: dict[str, int], *, api: int = ggml_family.FAMILY_API,
                  fingerprint: str = "0123456789ab") -> None:
         super().__init__("standin._core")
         lib = folder / "lib"
@@ -38,6 +34,7 @@ class StandInCore(ModuleType):
         self.scored: list[str] = []  # paths given to module_score
         self.handler: Callable[[int, str], None] | None = None
         self.min_level = 0
+        self.error_classes: tuple[type[Exception], ...] = ()  # set_error_classes' arguments
 
     def family_api(self) -> int:
         return self.api
@@ -50,6 +47,9 @@ class StandInCore(ModuleType):
 
     def backend_api_version(self) -> int:
         return 2
+
+    def set_error_classes(self, *classes: type[Exception]) -> None:
+        self.error_classes = classes
 
     def set_log_handler(self, handler: Callable[[int, str], None] | None,
                         min_level: int = 3) -> None:

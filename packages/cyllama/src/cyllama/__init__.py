@@ -9,24 +9,20 @@ and any GPU plugin.
 from __future__ import annotations
 
 import ggml_family
-from ggml_family import GgmlPluginWarning, PluginError
+from ggml_family import BackendError, GgmlPluginWarning, PluginError
 
+from ._errors import ComputeError, ContextOverflowError, ModelLoadError
 from ._version import __version__
 
 ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
 from . import _core  # noqa: E402 (after the DLL directory)
 
-_host = ggml_family.register(_core, "cyllama", __version__, library="llama.cpp",
+_host = ggml_family.register(_core, "cyllama", __version__,
+                              errors=(ModelLoadError, ComputeError), library="llama.cpp",
                               system_info=_core.llama_system_info)
 
 from ._chat import builtin_templates as chat_templates  # noqa: E402
 from ._engine import Engine, EngineClosedError, EngineRequest  # noqa: E402
-from ._errors import (  # noqa: E402
-    BackendError,
-    ComputeError,
-    ContextOverflowError,
-    ModelLoadError,
-)
 from ._grammar import Grammar  # noqa: E402
 from ._llm import LLM  # noqa: E402
 from ._sampling import Sampling  # noqa: E402

@@ -43,8 +43,8 @@ def run(llm: LLM, *, n_prompt: int = 512, n_gen: int = 128, reps: int = 3) -> Be
     if llm.n_ctx < max(n_prompt, n_gen + 16):
         raise ValueError(f"n_ctx {llm.n_ctx} is too small for pp{n_prompt} / tg{n_gen}")
     words = llm.tokenize(_TEXT * (n_prompt // 8 + 1), add_special=False)
-    bos = llm._model.bos
-    prompt = ([bos] if bos >= 0 and llm._model.add_bos else []) + words
+    bos = llm.model.core.bos
+    prompt = ([bos] if bos >= 0 and llm.model.core.add_bos else []) + words
     prompt = prompt[:n_prompt]
     start = prompt[:8]
     ctx = llm._ctx

@@ -9,14 +9,15 @@ import numpy
 from numpy.typing import NDArray
 
 
-class ModelLoadError(RuntimeError):
-    """A model file could not be read or is not a valid model."""
+def set_log_handler(handler: object | None, min_level: int = 3) -> None:
+    """
+    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
+    """
 
-class ComputeError(RuntimeError):
-    """A compute call (decode, encode, sampling) failed."""
-
-class BackendError(RuntimeError):
-    """A ggml backend could not be loaded or used."""
+def set_error_classes(model_load: type, compute: type, backend: type, cancelled: type) -> None:
+    """
+    The Python classes raised for an unreadable model, a failed computation, an unusable backend and a cancelled call (ggml_family.register sets the host's own).
+    """
 
 def ggml_version() -> str:
     """Version of the family ggml this package was built with."""
@@ -31,11 +32,6 @@ def backend_api_version() -> int:
 
 def family_api() -> int:
     """The ggml_family API version this extension speaks (GGML_FAMILY_API)."""
-
-def set_log_handler(handler: object | None, min_level: int = 3) -> None:
-    """
-    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
-    """
 
 def module_score(path: str) -> tuple[int, str]:
     """

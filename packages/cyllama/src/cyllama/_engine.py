@@ -15,7 +15,6 @@ from ggml_family.checks import check_int
 
 from . import _core
 from ._chat import Message
-from ._llm import check_kv_memory
 from ._text import Job, TextOut, common_prefix, token_logprob
 from ._types import Completion, FinishReason, GenerateOptions, TokenLogprob
 
@@ -170,21 +169,19 @@ class Engine:
     def __init__(self, llm: LLM, *, n_parallel: int = 4, n_ctx: int | None = None,
                  n_batch: int | None = None) -> None:
         self.llm = llm
+        self._model = llm.model  # the weights, tokenizer and seed generator, shared
         self.n_parallel = check_int("n_parallel", n_parallel, 1, 256)
         self.n_ctx = check_int("n_ctx", llm.n_ctx if n_ctx is None else n_ctx, 8,
                                (2**32 - 1) // self.n_parallel)
-        n_batch = check_int("n_batch", llm._ctx.n_batch if n_batch is None else n_batch, 1)
-        check_kv_memory(llm._model, self.n_ctx * self.n_parallel, self.n_parallel,
-                        min(n_batch, 512), llm.n_gpu_layers != 0, "n_ctx per sequence x n_parallel",
-                        llm._remote_memory)
-        self._ctx = _core.Context(llm._model, self.n_ctx * self.n_parallel, n_batch,
-                                  min(n_batch, 512), llm.n_threads, llm.n_threads_batch,
-                                  self.n_parallel)
+        n_batch = check_int("n_batch", llm.n_batch if n_batch is None else n_batch, 1)
+        self._ctx = self._model.context(self.n_ctx * self.n_parallel, n_batch, min(n_batch, 512),
+                                        llm.n_threads, llm.n_threads_batch, self.n_parallel,
+                                        "n_ctx per sequence x n_parallel")
         self.n_batch = int(self._ctx.n_batch)
         self._slots = [_Slot(i) for i in range(self.n_parallel)]
         self._waiting: deque[EngineRequest] = deque()
         self._cond = threading.Condition()
-        self._submit_lock = threading.Lock()  # the LLM's tokenizer and seed generator
+        self._submit_lock = threading.Lock()  # the model's tokenizer and seed generator
         self._closed = False
         self._clock = itertools.count()
         self._steps = 0
@@ -204,7 +201,7 @@ class Engine:
         ``call_soon_threadsafe``); it must not block.
         """
         with self._submit_lock:
-            job = self.llm._job(prompt, options, 128, n_ctx=self.n_ctx)
+            job = self._model.job(prompt, options, 128, self.n_ctx)
         return self._enqueue(job, on_event)
 
     def submit_chat(self, messages: Sequence[Message], *, template: str | None = None,
@@ -212,8 +209,8 @@ class Engine:
                     **options: Unpack[GenerateOptions]) -> EngineRequest:
         """Queue :meth:`LLM.chat`'s generation for ``messages`` (``max_tokens`` 512 by default)."""
         with self._submit_lock:
-            prompt = self.llm.apply_chat_template(messages, template=template)
-            job = self.llm._job(prompt, options, 512, special=True, n_ctx=self.n_ctx)
+            prompt = self._model.render_chat(messages, template)
+            job = self._model.job(prompt, options, 512, self.n_ctx, special=True)
         return self._enqueue(job, on_event)
 
     def generate_batch(self, prompts: Sequence[str | Sequence[int]],
@@ -223,7 +220,7 @@ class Engine:
         if isinstance(prompts, str):
             raise TypeError("prompts must be a sequence of prompts, not one str")
         with self._submit_lock:
-            jobs = [self.llm._job(p, options, 128, n_ctx=self.n_ctx) for p in prompts]
+            jobs = [self._model.job(p, options, 128, self.n_ctx) for p in prompts]
         reqs = [self._enqueue(job, None) for job in jobs]
         try:
             return [r.result() for r in reqs]
@@ -292,7 +289,7 @@ class Engine:
             if s.req is not None:
                 s.req._emit(error)
                 s.req = None
-        self._ctx = None  # type: ignore[assignment]  # freed in this thread
+        self._ctx = None  # freed in this thread
 
     def _busy(self) -> bool:
         return any(s.req is not None for s in self._slots)
@@ -337,7 +334,7 @@ class Engine:
         self._ctx.seq_rm(slot.seq, keep, -1)
         del slot.cached[keep:]
         slot.req, slot.todo, slot.next, slot.reused = req, tokens[keep:], None, keep
-        slot.out = TextOut(self.llm._model.token_to_piece, req.job.stops)
+        slot.out = self._model.text_out(req.job.stops)
         slot.lps = [] if req.job.n_logprobs is not None else None
         slot.sampled = 0
         slot.t0 = time.perf_counter()
@@ -420,14 +417,13 @@ class Engine:
             return
         token = job.sampler.sample(self._ctx, row)
         s.sampled += 1
-        model = self.llm._model
-        if model.is_eog(token):
+        if self._model.is_eog(token):
             self._finish(s, "eos")
             return
         job.sampler.accept(token)
         if s.lps is not None:
             s.lps.append(token_logprob(_core, self._ctx, token, job.n_logprobs or 0, row,
-                                       self.llm._piece_text))
+                                       self._model.piece_text))
         if out.push(token):
             self._finish(s, "stop")
             return
@@ -462,6 +458,6 @@ class Engine:
         s.last_used = next(self._clock)
 
     def _cancelled_completion(self, req: EngineRequest) -> Completion:
-        return TextOut(self.llm._model.token_to_piece, ()).completion(
+        return self._model.text_out(()).completion(
             "cancelled", prompt_tokens=len(req.job.tokens), cached_tokens=0,
             prompt_ms=0.0, generation_ms=0.0, sampled=0, logprobs=None)

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
-import ggml_family
-from ggml_family.checks import (
-    check_float,
-    check_int,
-    check_model_file,
-    check_settings,
-    check_threads,
-)
+from ggml_family.checks import check_float, check_int, check_threads
 
-from . import _chat, _core
+from . import _core
 from ._chat import Message
-from ._errors import BackendError, ContextOverflowError, ModelLoadError
-from ._grammar import Grammar
-from ._sampling import Sampling
-from ._text import Job, TextOut, check_stop, common_prefix, token_logprob
+from ._errors import ContextOverflowError, ModelLoadError
+from ._model import LoadedModel, check_gguf
+from ._text import Job, common_prefix, token_logprob
 from ._types import (
     Completion,
     FinishReason,
@@ -45,29 +35,8 @@ __all__ = ["LLM"]
 
 _POOLING = {"mean": 1, "cls": 2, "last": 3}
 
-def _check_model_file(path: str | os.PathLike[str], what: str = "model") -> Path:
-    return check_model_file(path, magic=b"GGUF", kind="GGUF file", error=ModelLoadError,
-                            what=what)
-
-
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-def check_kv_memory(model: Any, n_ctx: int, n_seq_max: int, n_ubatch: int, gpu: bool,
-                    what: str | None = None, remote: int = 0) -> None:
-    """Refuse a context whose KV cache could never fit (more than the machine's RAM, plus its
-    GPUs' memory when layers are offloaded) before anything is allocated: an absurd n_ctx, or a
-    file's absurd training context with n_ctx=0, would otherwise pass a lazily committed
-    allocation and take the process down when it is zeroed."""
-    need = model.kv_cache_bytes(n_ctx, n_seq_max, n_ubatch)
-    have = ggml_family.host("cyllama").memory_total(gpu=gpu) + remote
-    if need > have:
-        seqs = f" for {n_seq_max} sequences" if n_seq_max > 1 else ""
-        raise ValueError(
-            f"a context of {n_ctx} tokens ({what or 'n_ctx'}){seqs} needs {need / 2**30:.1f} GiB "
-            f"for its KV cache, more than the {have / 2**30:.1f} GiB of memory this machine has; "
-            "use a smaller n_ctx")
 
 
 def _serialised(method: Callable[Concatenate[LLM, _P], _R]
@@ -152,40 +121,23 @@ class LLM:
         check_int("n_batch", n_batch, 1)
         check_int("n_ubatch", n_batch if n_ubatch is None else n_ubatch, 1, n_batch)
         self.seed = check_int("seed", seed, 0, 2**32 - 1)
-        state = ggml_family.host("cyllama")
-        gpus = state.gpu_devices()  # discovers and loads plugins on first use
-        if isinstance(rpc, str):
-            raise TypeError("rpc must be a list of 'host:port' strings, not one string")
-        self.path = _check_model_file(path)
+        #: The loaded model: weights, tokenizer, chat template (an :class:`Engine` shares it).
+        self.model = LoadedModel(path, n_gpu_layers=n_gpu_layers, use_mmap=use_mmap, rpc=rpc,
+                                 repack=repack, seed=self.seed)
+        self.path = self.model.path
         #: The RPC servers' devices, by endpoint (``rpc=``).
-        self.rpc: dict[str, list[str]] = {e: state.add_rpc_servers([e]) for e in rpc or ()}
-        remote = [name for names in self.rpc.values() for name in names]
-        self._remote_memory = sum(state.core.device_memory(name)[1] for name in remote)
-        if n_gpu_layers is None:
-            n_gpu_layers = -1 if gpus or remote else 0
-        check_int("n_gpu_layers", n_gpu_layers, -1)
-        if n_gpu_layers != 0 and not gpus and not remote:
-            raise BackendError(state.no_gpu_error(f"n_gpu_layers={n_gpu_layers}", "n_gpu_layers=0"))
-        self.n_gpu_layers = n_gpu_layers
-        # Layers go to the RPC servers given here, then to the local GPUs; never to servers
-        # another LLM of the process connected to (llama.cpp's default would take them all).
-        devices = remote + gpus if remote or state.core.backend_registered("RPC") else None
-        self._model = _core.Model(str(self.path), n_gpu_layers, use_mmap, False, devices,
-                                  bool(repack))
+        self.rpc = self.model.rpc
+        self.n_gpu_layers = self.model.n_gpu_layers
+        what = None
         if n_ctx == 0:
-            n_ctx = self._model.n_ctx_train
+            n_ctx = self.model.core.n_ctx_train
             if n_ctx <= 0:  # a uint32 in the file, read as int32 by llama.cpp's API
                 raise ModelLoadError(f"n_ctx=0 takes the model's training context, but {self.path} "
                                      f"says {n_ctx} tokens; give n_ctx")
-            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0,
-                            "the model's training context (n_ctx=0)", self._remote_memory)
-        else:
-            check_kv_memory(self._model, n_ctx, 1, n_ubatch or n_batch, n_gpu_layers != 0,
-                            None, self._remote_memory)
-        self._ctx = _core.Context(self._model, n_ctx, n_batch, n_ubatch or 0,
-                                  self.n_threads, self.n_threads_batch)
+            what = "the model's training context (n_ctx=0)"
+        self._ctx = self.model.context(n_ctx, n_batch, n_ubatch or 0, self.n_threads,
+                                       self.n_threads_batch, what=what)
         self._cached: list[int] = []  # the tokens in the KV cache, in order
-        self._rng = random.Random(self.seed)  # seeds of sampled generations
         self._epoch = 0  # bumped by every call that changes the cache (invalidates streams)
         self._embedders: dict[str, Any] = {}
         self._loras: list[LoraAdapter] = []
@@ -201,36 +153,39 @@ class LLM:
         return int(self._ctx.n_ctx)
 
     @property
+    def n_batch(self) -> int:
+        """The most tokens evaluated per call while processing a prompt."""
+        return int(self._ctx.n_batch)
+
+    @property
     def n_vocab(self) -> int:
         """Vocabulary size."""
-        return int(self._model.n_vocab)
+        return self.model.n_vocab
 
     @property
     def metadata(self) -> dict[str, str]:
         """The model's GGUF metadata (values as strings)."""
-        return dict(self._model.metadata())
+        return dict(self.model.core.metadata())
 
     @property
     def layer_devices(self) -> dict[str, int]:
         """How many layers (the output layer counted as one) run on each device."""
         counts: dict[str, int] = {}
-        for dev in self._model.layer_devices():
+        for dev in self.model.core.layer_devices():
             counts[dev] = counts.get(dev, 0) + 1
         return counts
 
     @property
     def description(self) -> str:
         """llama.cpp's one-line description (architecture, size, quantisation)."""
-        return str(self._model.description)
+        return str(self.model.core.description)
 
     # -- tokens -----------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False
                  ) -> list[int]:
         """Token ids of ``text``; ``add_special`` adds BOS (or what the model asks for)."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        return list(self._model.tokenize(text, add_special, parse_special))
+        return self.model.tokenize(text, add_special, parse_special)
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
         """Text of token ids, the inverse of :meth:`tokenize`.
@@ -239,16 +194,7 @@ class LLM:
         so is the space a SentencePiece vocabulary puts in front of the first word, so that
         ``detokenize(tokenize(text)) == text``.
         """
-        toks = list(tokens)
-        if toks and not special and toks[0] == self._model.bos:
-            toks = toks[1:]
-        raw = self._model.detokenize(toks, False, special)
-        return bytes(raw).decode("utf-8", errors="replace")
-
-    def _pieces(self, tokens: Sequence[int]) -> bytes:
-        """The bytes of generated tokens, exactly as they continue the text before them."""
-        piece = self._model.token_to_piece
-        return b"".join(bytes(piece(t, False)) for t in tokens)
+        return self.model.detokenize(tokens, special)
 
     # -- generation -------------------------------------------------------------------------
 
@@ -285,80 +231,6 @@ class LLM:
         self._ctx.truncate(0)
         self._cached.clear()
 
-    def _sampler(self, sampling: Sampling, grammar: Grammar | None) -> Any:
-        sampling.check_vocab(self.n_vocab)
-        seed = sampling.seed if sampling.seed is not None else self._rng.randrange(2**32)
-
-        def window(n: int) -> int:
-            return self.n_ctx if n == -1 else n
-
-        fields = {f.name: getattr(sampling, f.name) for f in dataclasses.fields(sampling)}
-        fields.update(seed=seed, penalty_last_n=window(sampling.penalty_last_n),
-                      dry_penalty_last_n=window(sampling.dry_penalty_last_n),
-                      dry_sequence_breakers=list(sampling.dry_sequence_breakers),
-                      logit_bias=list(sampling.logit_bias.items()),
-                      grammar=grammar.text if grammar else "",
-                      grammar_root=grammar.root if grammar else "root")
-        return _core.Sampler(self._model, ggml_family.params(_core.SamplerParams, **fields))
-
-    def _prompt_tokens(self, prompt: str | Sequence[int], *, special: bool = False,
-                       n_ctx: int | None = None) -> list[int]:
-        if isinstance(prompt, str):
-            add_bos = True
-            if special:  # a rendered chat prompt may already start with the BOS text
-                bos = self._model.bos
-                add_bos = bos < 0 or not prompt.startswith(
-                    bytes(self._model.token_to_piece(bos, True)).decode("utf-8", "replace"))
-            tokens = self.tokenize(prompt, add_special=add_bos, parse_special=special)
-        elif isinstance(prompt, Sequence) and not isinstance(prompt, bytes):
-            tokens = [int(t) for t in prompt]
-            n_vocab = self.n_vocab
-            for i, t in enumerate(tokens):
-                if not 0 <= t < n_vocab:
-                    raise ValueError(f"prompt[{i}]: token id {t} is out of range "
-                                     f"[0, {n_vocab})")
-        else:
-            raise TypeError(f"prompt must be a str or a list of token ids, not "
-                            f"{type(prompt).__name__}")
-        if not tokens:
-            raise ValueError("prompt is empty and the model adds no BOS token")
-        n_ctx = self.n_ctx if n_ctx is None else n_ctx
-        if len(tokens) >= n_ctx:
-            raise ContextOverflowError(
-                f"prompt is {len(tokens)} tokens but the context window (n_ctx) is {n_ctx}; "
-                "shorten the prompt or use a larger n_ctx")
-        return tokens
-
-    def _job(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
-             special: bool = False, n_ctx: int | None = None) -> Job:
-        """Validate a generation request (``max_tokens``: the default when ``options`` has
-        none; ``n_ctx``: the window it runs in, the LLM's by default) into a :class:`Job`;
-        every mistake raises here."""
-        unknown = sorted(set(options) - set(GenerateOptions.__annotations__))
-        if unknown:
-            raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: "
-                            f"{', '.join(GenerateOptions.__annotations__)}")
-        max_tokens = check_int("max_tokens", options.get("max_tokens", max_tokens), 0)
-        sampling, stop = options.get("sampling"), options.get("stop")
-        logprobs, grammar = options.get("logprobs"), options.get("grammar")
-        json_schema = options.get("json_schema")
-        sampling = check_settings("sampling", sampling, Sampling, {}, default=Sampling.GREEDY)
-        stops = check_stop(stop)
-        if logprobs is not None:
-            check_int("logprobs", logprobs, 0, 100)
-        if grammar is not None and json_schema is not None:
-            raise ValueError("pass either grammar or json_schema, not both")
-        if json_schema is not None:
-            grammar = Grammar.from_json_schema(json_schema)
-        elif isinstance(grammar, str):
-            grammar = Grammar(grammar)
-        elif grammar is not None and not isinstance(grammar, Grammar):
-            raise TypeError(f"grammar must be a GBNF str or a cyllama.Grammar, not "
-                            f"{type(grammar).__name__}")
-        tokens = self._prompt_tokens(prompt, special=special, n_ctx=n_ctx)
-        sampler = self._sampler(sampling, grammar)  # parses the grammar: ValueError here
-        return Job(tokens, sampler, sampling, max_tokens, stops, logprobs)
-
     def _locked(self, gen: Generator[str, None, Completion]) -> Generator[str, None, Completion]:
         """A stream whose every step runs with the lock held; between steps other threads'
         calls may run (the stream then raises, as for a call from its own thread)."""
@@ -377,18 +249,18 @@ class LLM:
     def _start(self, prompt: str | Sequence[int], options: GenerateOptions, max_tokens: int,
                special: bool = False) -> Generator[str, None, Completion]:
         """Validate everything up front (errors raise at the call, not at the first next())."""
-        job = self._job(prompt, options, max_tokens, special)
+        job = self.model.job(prompt, options, max_tokens, self.n_ctx, special)
         self._epoch += 1
         return self._run(job, self._epoch)
 
     def _run(self, job: Job, epoch: int) -> Generator[str, None, Completion]:
-        ctx, model, cached, sampler = self._ctx, self._model, self._cached, job.sampler
+        ctx, model, cached, sampler = self._ctx, self.model, self._cached, job.sampler
         t0 = time.perf_counter()
         reused = self._prefill(job.tokens)
         t1 = time.perf_counter()
         if history := job.history():
             sampler.accept_many(history)
-        out = TextOut(model.token_to_piece, job.stops)
+        out = model.text_out(job.stops)
         lps: list[TokenLogprob] | None = [] if job.n_logprobs is not None else None
         finish: FinishReason = "length"
         sampled = 0
@@ -402,7 +274,7 @@ class LLM:
             sampler.accept(token)
             if lps is not None:
                 lps.append(token_logprob(_core, ctx, token, job.n_logprobs or 0, -1,
-                                         self._piece_text))
+                                         model.piece_text))
             if out.push(token):
                 finish = "stop"
                 break
@@ -421,9 +293,6 @@ class LLM:
         return out.completion(finish, prompt_tokens=len(job.tokens), cached_tokens=reused,
                               prompt_ms=(t1 - t0) * 1000, generation_ms=(t2 - t1) * 1000,
                               sampled=sampled, logprobs=lps)
-
-    def _piece_text(self, token: int) -> str:
-        return bytes(self._model.token_to_piece(token, False)).decode("utf-8", errors="replace")
 
     @_serialised
     def generate(self, prompt: str | Sequence[int], **options: Unpack[GenerateOptions]
@@ -459,10 +328,7 @@ class LLM:
         a file without one, the built-in format of its architecture's family (``"gemma"`` for
         Gemma models, ...), else ``"chatml"``, llama.cpp's own fallback.
         """
-        t = self._model.chat_template(None)
-        if t is not None:
-            return str(t)
-        return _chat.default_template(self.metadata.get("general.architecture", ""))
+        return self.model.chat_template
 
     def apply_chat_template(self, messages: Sequence[Message], *, template: str | None = None,
                             add_generation_prompt: bool = True) -> str:
@@ -472,17 +338,7 @@ class LLM:
         formats (``cyllama.chat_templates()``), or a Jinja template (rendered by llama.cpp when
         it recognises the format, else by the ``jinja2`` package if installed).
         """
-        if template is None:
-            template = self.chat_template
-        elif not isinstance(template, str) or not template:
-            raise TypeError("template must be a non-empty str")
-        piece = self._model.token_to_piece
-        bos = self._model.bos
-        eos = self._model.eos
-        return _chat.render(
-            template, messages, add_generation_prompt=add_generation_prompt,
-            bos=bytes(piece(bos, True)).decode("utf-8", "replace") if bos >= 0 else "",
-            eos=bytes(piece(eos, True)).decode("utf-8", "replace") if eos >= 0 else "")
+        return self.model.render_chat(messages, template, add_generation_prompt)
 
     @_serialised
     def chat(self, messages: Sequence[Message], *, template: str | None = None,
@@ -529,7 +385,7 @@ class LLM:
             raise ValueError(f"pooling must be one of {', '.join(_POOLING)} or None, "
                              f"got {pooling!r}")
         if not items:
-            return np.zeros((0, self._model.n_embd), dtype=np.float32)
+            return np.zeros((0, self.model.core.n_embd), dtype=np.float32)
         embedder = self._embedder(pooling)
         seqs = [self.tokenize(t) for t in items]
         for i, s in enumerate(seqs):
@@ -544,12 +400,12 @@ class LLM:
         key = pooling or "model"
         if key not in self._embedders:
             code = -1 if pooling is None else _POOLING[pooling]
-            emb = _core.Embedder(self._model, self.n_ctx, self.n_threads_batch, code)
+            emb = _core.Embedder(self.model.core, self.n_ctx, self.n_threads_batch, code)
             if emb.pooling in (0, 4):  # none (a plain LM) or rank (a reranker's head)
                 if emb.pooling == 4:
                     raise ValueError("this is a reranking model: it scores pairs, it does not "
                                      "embed texts")
-                emb = _core.Embedder(self._model, self.n_ctx, self.n_threads_batch,
+                emb = _core.Embedder(self.model.core, self.n_ctx, self.n_threads_batch,
                                      _POOLING["mean"])
             self._embedders[key] = emb
         return self._embedders[key]
@@ -563,8 +419,8 @@ class LLM:
         Changing adapters empties the KV cache (its values were computed without them).
         """
         weight = check_float("scale", scale)
-        p = _check_model_file(path, "LoRA adapter")
-        adapter = LoraAdapter(_core.LoraAdapter(self._model, str(p)), str(p), weight)
+        p = check_gguf(path, "LoRA adapter")
+        adapter = LoraAdapter(_core.LoraAdapter(self.model.core, str(p)), str(p), weight)
         self._loras.append(adapter)
         self._apply_loras()
         return adapter
@@ -638,8 +494,8 @@ class LLM:
         """Free the context and the model now rather than at garbage collection."""
         self._embedders.clear()
         self._loras.clear()
-        self._ctx = None  # type: ignore[assignment]
-        self._model = None  # type: ignore[assignment]
+        self._ctx = None
+        self.model = None  # type: ignore[assignment]
 
     def __enter__(self) -> LLM:
         return self

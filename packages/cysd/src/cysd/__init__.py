@@ -10,18 +10,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import ggml_family
-from ggml_family import GgmlPluginWarning, PluginError
+from ggml_family import BackendError, Cancelled, GgmlPluginWarning, PluginError
 
+from ._errors import ComputeError, ImageError, ModelLoadError
 from ._version import __version__
 
 ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
 from . import _core  # noqa: E402 (after the DLL directory)
 
-_host = ggml_family.register(_core, "cysd", __version__, library="stable-diffusion.cpp",
+_host = ggml_family.register(_core, "cysd", __version__,
+                              errors=(ModelLoadError, ComputeError), library="stable-diffusion.cpp",
                               library_version=_core.sd_version(),
                               system_info=_core.sd_system_info)
 
-from ._errors import BackendError, Cancelled, ComputeError, ImageError, ModelLoadError  # noqa: E402
 from ._sampling import SAMPLERS, SCHEDULERS, Sampling  # noqa: E402
 
 # The modules that need NumPy are imported when one of their names is first used.

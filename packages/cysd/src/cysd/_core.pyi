@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 
-class ModelLoadError(RuntimeError):
-    """A model file could not be read or is not a valid model."""
+def set_log_handler(handler: object | None, min_level: int = 3) -> None:
+    """
+    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
+    """
 
-class ComputeError(RuntimeError):
-    """A compute call (decode, encode, sampling) failed."""
-
-class BackendError(RuntimeError):
-    """A ggml backend could not be loaded or used."""
+def set_error_classes(model_load: type, compute: type, backend: type, cancelled: type) -> None:
+    """
+    The Python classes raised for an unreadable model, a failed computation, an unusable backend and a cancelled call (ggml_family.register sets the host's own).
+    """
 
 def ggml_version() -> str:
     """Version of the family ggml this package was built with."""
@@ -28,11 +29,6 @@ def backend_api_version() -> int:
 
 def family_api() -> int:
     """The ggml_family API version this extension speaks (GGML_FAMILY_API)."""
-
-def set_log_handler(handler: object | None, min_level: int = 3) -> None:
-    """
-    Route ggml's (and the library's) log lines to handler(level, line), or to stderr with None. Lines below min_level are dropped before reaching Python.
-    """
 
 def module_score(path: str) -> tuple[int, str]:
     """
@@ -64,9 +60,6 @@ def rpc_start_server(endpoint: str, cache_dir: str, n_threads: int, devices: Seq
     """
     Serve these devices over ggml's RPC protocol at endpoint (host:port), the tensor cache in cache_dir (empty: none). Blocks (without the GIL) while it serves; raises BackendError when it cannot listen.
     """
-
-class Cancelled(RuntimeError):
-    pass
 
 class ContextParams:
     """The settings of a new sd_ctx_t (see StableDiffusion)."""

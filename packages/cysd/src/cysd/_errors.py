@@ -1,22 +1,27 @@
 """Exceptions of cysd. Bad parameters raise ValueError (TypeError for wrong types); a missing
-file FileNotFoundError."""
+file FileNotFoundError.
+
+:class:`ModelLoadError` and :class:`ComputeError` are cysd's own subclasses of the family's
+(``except ggml_family.ModelLoadError`` catches every host's); ``BackendError``, ``PluginError``
+and ``Cancelled`` (the progress callback returned False, or :meth:`StableDiffusion.cancel` was
+called) are the family's.
+"""
 
 from __future__ import annotations
 
-from . import _core
+import ggml_family
 
-#: A model file could not be read or is not one stable-diffusion.cpp can use.
-ModelLoadError: type[RuntimeError] = _core.ModelLoadError
 
-#: stable-diffusion.cpp failed while generating or upscaling.
-ComputeError: type[RuntimeError] = _core.ComputeError
+class ModelLoadError(ggml_family.ModelLoadError):
+    """A model file could not be read or is not one stable-diffusion.cpp can use."""
 
-#: A backend (device) was asked for but cannot be used, or a backend module failed to load.
-BackendError: type[RuntimeError] = _core.BackendError
 
-#: The progress callback returned False (or :meth:`StableDiffusion.cancel` was called).
-Cancelled: type[RuntimeError] = _core.Cancelled
+class ComputeError(ggml_family.ComputeError):
+    """stable-diffusion.cpp failed while generating or upscaling."""
 
 
 class ImageError(ValueError):
     """An image that cannot be used: wrong type, mode, dtype, shape or size."""
+
+
+ModelLoadError.__module__ = ComputeError.__module__ = ImageError.__module__ = "cysd"

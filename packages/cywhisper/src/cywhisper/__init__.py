@@ -10,19 +10,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import ggml_family
-from ggml_family import GgmlPluginWarning, PluginError
+from ggml_family import BackendError, GgmlPluginWarning, PluginError
 
+from ._errors import AudioError, ComputeError, ModelLoadError
 from ._version import __version__
 
 ggml_family.add_dll_directory(__file__)  # Windows: ./lib holds the ggml DLLs _core needs
 from . import _core  # noqa: E402 (after the DLL directory)
 
-_host = ggml_family.register(_core, "cywhisper", __version__, library="whisper.cpp",
+_host = ggml_family.register(_core, "cywhisper", __version__,
+                              errors=(ModelLoadError, ComputeError), library="whisper.cpp",
                               library_version=_core.whisper_version(),
                               system_info=_core.whisper_system_info)
 
 from ._decoding import Decoding  # noqa: E402
-from ._errors import AudioError, BackendError, ComputeError, ModelLoadError  # noqa: E402
 from ._results import Segment, Token, Transcript, Word  # noqa: E402
 
 # The modules that need NumPy are imported when one of their names is first used.

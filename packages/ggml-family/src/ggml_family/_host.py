@@ -14,12 +14,13 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import errors as _errors
 from ._plugins import PluginInfo, entry_points, load_plugins, requirement
 from ._version import FAMILY_API, __version__
 
@@ -176,7 +177,7 @@ class Host:
             if not self.core.backend_registered("RPC"):
                 module = self.rpc_module()
                 if not module.is_file():
-                    raise self.core.BackendError(
+                    raise _errors.BackendError(
                         f"{self.package} has no RPC backend module ({module} is missing): "
                         "reinstall the package")
                 self.core.backend_load(str(module))
@@ -219,7 +220,7 @@ class Host:
         if use_gpu is None:
             use_gpu = bool(gpus)
         if use_gpu and not gpus:
-            raise self.core.BackendError(self.no_gpu_error("use_gpu=True", "use_gpu=False"))
+            raise _errors.BackendError(self.no_gpu_error("use_gpu=True", "use_gpu=False"))
         return gpus[0] if use_gpu else None
 
     def choose_device(self, use_gpu: bool | None, rpc: str | None = None) -> str:
@@ -275,14 +276,24 @@ def _variant(path: Path) -> str:
     return stem.lstrip("-") or "default"
 
 
-def register(core: ModuleType, package: str, version: str, *, library: str = "",
+# What a _core raises, in set_error_classes' order: a host may give a subclass of each.
+_ERROR_BASES = (_errors.ModelLoadError, _errors.ComputeError, _errors.BackendError,
+                _errors.Cancelled)
+
+
+def register(core: ModuleType, package: str, version: str, *,
+             errors: Sequence[type[_errors.GgmlError]] = (), library: str = "",
              library_version: str | None = None,
              system_info: Callable[[], str] | None = None) -> Host:
     """Register a host's ``_core`` (call it once from the package's ``__init__``): checks that
-    the extension speaks this ggml-family's API and routes its log into ``logging``. Nothing is
-    loaded until :meth:`Host.load`. ``library``, ``library_version`` and ``system_info`` (the
-    upstream library, its version, its system-info function) are shown by ``info()``.
-    Idempotent for the same ``core``."""
+    the extension speaks this ggml-family's API, makes it raise the host's exceptions and
+    routes its log into ``logging``. Nothing is loaded until :meth:`Host.load`.
+
+    ``errors``: the host's own subclasses of :mod:`ggml_family.errors`' classes (its
+    ``ModelLoadError`` ...); ``_core`` raises each in place of its base, the base itself where
+    none is given. ``library``, ``library_version`` and ``system_info`` (the upstream library,
+    its version, its system-info function) are shown by ``info()``. Idempotent for the same
+    ``core``."""
     api = getattr(core, "family_api", None)
     theirs = api() if callable(api) else 0
     if theirs != FAMILY_API:
@@ -294,6 +305,7 @@ def register(core: ModuleType, package: str, version: str, *, library: str = "",
         existing = _hosts.get(package)
         if existing is not None and existing.core is core:
             return existing
+        core.set_error_classes(*_error_classes(package, errors))
         found = Host(package=package, version=version, core=core,
                      libdir=Path(str(core.__file__)).resolve().parent / "lib",
                      fingerprint=core.fingerprint(), ggml_version=core.ggml_version(),
@@ -302,6 +314,19 @@ def register(core: ModuleType, package: str, version: str, *, library: str = "",
         found._route_logs()
         _hosts[package] = found
         return found
+
+
+def _error_classes(package: str, errors: Sequence[type[_errors.GgmlError]]
+                   ) -> list[type[_errors.GgmlError]]:
+    """What a host's _core raises for each of _ERROR_BASES: the host's subclass, else the base."""
+    classes: list[type[_errors.GgmlError]] = []
+    for base in _ERROR_BASES:
+        mine = [cls for cls in errors if issubclass(cls, base)]
+        if len(mine) > 1:
+            raise TypeError(f"{package}: more than one error class derives from "
+                            f"{base.__name__}: {', '.join(c.__name__ for c in mine)}")
+        classes.append(mine[0] if mine else base)
+    return classes
 
 
 def host(package: str) -> Host:

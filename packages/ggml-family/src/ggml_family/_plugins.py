@@ -15,30 +15,20 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .errors import GgmlPluginWarning, PluginError
+
 if TYPE_CHECKING:  # importlib.metadata costs ~10 ms: imported when plugins are first looked for
     from importlib import metadata
 
     from ._host import Host
 
-__all__ = ["ENTRY_POINT_GROUP", "BackendPlugin", "GgmlPluginWarning", "PluginError",
-           "PluginInfo", "plugin_problems"]
+__all__ = ["ENTRY_POINT_GROUP", "BackendPlugin", "PluginInfo", "plugin_problems"]
 
 ENTRY_POINT_GROUP = "ggml.backends"
 
 _warned: set[str] = set()
 _entry_points: list[metadata.EntryPoint] | None = None
 _lock = threading.Lock()
-
-
-class GgmlPluginWarning(RuntimeWarning):
-    """A ggml backend plugin was refused or found no device; work stays on the CPU."""
-
-
-class PluginError(RuntimeError):
-    """A plugin was refused while GGML_PLUGIN_STRICT=1 asks for refusals to be errors."""
-
-
-GgmlPluginWarning.__module__ = PluginError.__module__ = "ggml_family"
 
 
 @runtime_checkable

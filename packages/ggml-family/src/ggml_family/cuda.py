@@ -125,7 +125,7 @@ def kernel_module_version() -> str:
 
 
 class CudaBuild:
-    """One CUDA plugin package: its ``_build.json`` (written by tools/family/cuda_plugin.cmake)
+    """One CUDA plugin package: its ``_build.json`` (written by the family's cuda_plugin.cmake)
     and the :class:`ggml_family.BackendPlugin` attributes, for its module to re-export."""
 
     BACKEND_NAME = "CUDA"

@@ -39,7 +39,7 @@ function(ggml_family_upstream key out_var)
     set(${out_var} "${CMAKE_SOURCE_DIR}/_upstream/${key}" PARENT_SCOPE)
     return()
   endif()
-  get_filename_component(_repo "${GGML_FAMILY_DIR}/../.." ABSOLUTE)
+  get_filename_component(_repo "${GGML_FAMILY_DIR}/../../.." ABSOLUTE)  # packages/ggml-family/native
   if(NOT EXISTS "${_repo}/tools/upstream.py")
     message(FATAL_ERROR "ggml family: no _upstream/${key} (sdist) and no tools/upstream.py "
                         "(checkout) found: cannot locate the ${key} sources")
@@ -261,7 +261,7 @@ endmacro()
 
 # References inside one shared object bind to that object (references between our objects are
 # protected by the fingerprinted names instead); static archives linked in export nothing.
-# `exports` picks a version script from tools/family/exports/: what the object may export.
+# `exports` picks a version script from exports/: what the object may export.
 function(ggml_family_local_binding target exports)
   if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     set(_script "${GGML_FAMILY_DIR}/exports/${exports}.map")
@@ -286,7 +286,9 @@ function(ggml_family_extension target)
     GGML_FAMILY_GGML_VERSION="${GGML_FAMILY_GGML_VERSION}"
     GGML_FAMILY_BACKEND_API=${GGML_FAMILY_BACKEND_API})
   target_include_directories(${target} PRIVATE "${GGML_FAMILY_DIR}/include")
-  target_sources(${target} PRIVATE "${GGML_FAMILY_DIR}/src/ggml_registry.cpp")
+  foreach(_part log errors registry rpc)
+    target_sources(${target} PRIVATE "${GGML_FAMILY_DIR}/src/${_part}.cpp")
+  endforeach()
   target_link_libraries(${target} PRIVATE ggml ggml-base)
   if(APPLE)
     set_target_properties(${target} PROPERTIES INSTALL_RPATH "@loader_path/lib")

@@ -1,5 +1,6 @@
 // Shared binding helpers of the ggml family: every package's _core includes this header and
-// links ggml_registry.cpp, so backend loading, log routing and error translation exist once.
+// links src/ (log.cpp, errors.cpp, registry.cpp, rpc.cpp), so backend loading, log routing and
+// error translation exist once.
 //
 // The binding convention every package follows:
 // - An upstream call goes through family::call(): warning/error lines logged meanwhile are
@@ -24,20 +25,23 @@
 #include <utility>
 #include <vector>
 
-// The contract between a host's _core and the ggml_family Python package (the functions and
-// error classes bind_ggml registers). ggml_family refuses a _core that speaks another version;
-// bump both sides together (ggml_family/_version.py: FAMILY_API).
-#define GGML_FAMILY_API 1
+// The contract between a host's _core and the ggml_family Python package (the functions
+// bind_ggml registers, set_error_classes among them). ggml_family refuses a _core that speaks
+// another version; bump both sides together (ggml_family/_version.py: FAMILY_API).
+// 2: the error classes are ggml_family's (the host's subclasses, set by register()), no longer
+//    created by each _core.
+#define GGML_FAMILY_API 2
 
 namespace family {
 
 namespace nb = nanobind;
 
 // An upstream call failed in a way the user must act on (unreadable model, failed decode).
-// Registered as <pkg>._core.<name> deriving from RuntimeError; `kind` picks the Python class.
-// `value`: the caller's input was rejected by upstream (a grammar that does not parse, ...),
-// raised as Python's ValueError with upstream's own explanation attached.
-enum class error_kind { model_load, compute, backend, value };
+// `kind` picks the Python class: the host's subclass of ggml_family.ModelLoadError,
+// ComputeError, BackendError or Cancelled (set_error_classes). `value`: the caller's input was
+// rejected by upstream (a grammar that does not parse, ...), raised as Python's ValueError with
+// upstream's own explanation attached. `cancelled`: a progress callback asked to stop.
+enum class error_kind { model_load, compute, backend, value, cancelled };
 
 struct error : std::runtime_error {
     error(error_kind k, const std::string & msg) : std::runtime_error(msg), kind(k) {}
@@ -190,7 +194,7 @@ private:
     std::vector<const char *> names_;
 };
 
-// Registers ggml/backend functions and the error classes on `m`. `upstream_log_set` is the
+// Registers ggml/backend functions and the error translation on `m`. `upstream_log_set` is the
 // library's own log setter (llama_log_set, whisper_log_set ...) or nullptr.
 using log_setter = void (*)(ggml_log_callback, void *);
 void bind_ggml(nb::module_ & m, log_setter upstream_log_set);
