@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import contextlib
 import json
 import os
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jsonschema
@@ -21,68 +19,7 @@ import numpy as np
 import openai
 import pytest
 from cyllama import LLM
-
-KEY = "test-key-123"
-N_CTX = 1024
-
-
-class Served:
-    def __init__(self, proc: subprocess.Popen[str], url: str, name: str) -> None:
-        self.proc, self.url, self.name = proc, url, name
-        self.client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0,
-                                    timeout=60)
-        self.http = httpx.Client(base_url=url, timeout=60,
-                                 headers={"Authorization": f"Bearer {KEY}"})
-
-    def health(self) -> dict[str, Any]:
-        return self.http.get("/health").json()  # type: ignore[no-any-return]
-
-    def rss_kb(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-
-def start_server(model: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cyllama", "serve", str(model), "--port", "0", "-c", str(N_CTX),
-         "-t", "2", "--log-level", "warning", *args],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if "cyllama server: http://" in line:
-            url = line.split()[2].removesuffix("/v1")
-            break
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode}")
-    else:
-        raise AssertionError("the server did not start")
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("the server does not answer /health")
-
-
-@contextlib.contextmanager
-def serving(model: Path, *args: str) -> Iterator[Served]:
-    """``cyllama serve model *args`` (with the test key) while the block runs."""
-    proc, url = start_server(model, "--api-key", KEY, *args)
-    served = Served(proc, url, model.stem)
-    try:
-        yield served
-    finally:
-        served.client.close()
-        served.http.close()
-        proc.terminate()
-        proc.wait(timeout=30)
-        assert proc.stderr is not None
-        proc.stderr.close()
+from server_helpers import N_CTX, Served, error_of, response_fields, serving
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +39,19 @@ def test_models_and_health(server: Served) -> None:
     assert server.client.models.retrieve(server.name).id == server.name
     h = server.health()
     assert h["status"] == "ok" and h["llm"]["n_parallel"] == 4
+
+
+def test_openapi_documents_the_responses(server: Served) -> None:
+    spec = server.openapi()
+    assert {"id", "choices", "usage"} <= response_fields(spec, "post", "/v1/chat/completions")
+    assert {"id", "choices", "usage"} <= response_fields(spec, "post", "/v1/completions")
+    assert {"data", "usage"} <= response_fields(spec, "post", "/v1/embeddings")
+    assert {"object", "data"} <= response_fields(spec, "get", "/v1/models")
+    assert {"id", "owned_by", "meta"} <= response_fields(spec, "get", "/v1/models/{name}")
+    assert {"status", "uptime_s", "models", "llm"} <= response_fields(spec, "get", "/health")
+    # Streaming is documented beside the JSON body.
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in chat
 
 
 def test_chat_equals_the_library(server: Served, ref: LLM) -> None:
@@ -278,13 +228,6 @@ def test_disconnect_frees_the_slot(tiny_model: Path) -> None:
         assert stats["busy"] == 0
         print(f"{stats['steps']} decode steps before the disconnect freed the sequences")
         assert stats["steps"] < window / 4, f"{stats['steps']} steps: the sequences ran on"
-
-
-def error_of(r: httpx.Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    err = r.json()["error"]
-    assert set(err) == {"message", "type", "param", "code"}
-    return err  # type: ignore[no-any-return]
 
 
 def test_bad_requests_get_openai_errors(server: Served) -> None:

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from test_server import Served, error_of, serving
+from server_helpers import Served, error_of, response_fields, serving
 
 cywhisper = pytest.importorskip("cywhisper")
 cysd = pytest.importorskip("cysd")
@@ -50,6 +50,18 @@ def test_models_lists_all_three(media: Served) -> None:
     kinds = {m.id: m.model_extra["meta"]["kind"] for m in media.client.models.list().data}  # type: ignore[index]
     assert kinds == {media.name: "llm", tiny_whisper().stem: "speech",
                      tiny_sd()[0].stem: "image"}
+
+
+def test_openapi_documents_the_responses(media: Served) -> None:
+    spec = media.openapi()
+    for path in ("/v1/audio/transcriptions", "/v1/audio/translations"):
+        # json or verbose_json; text, srt and vtt beside them.
+        assert {"text", "language", "duration", "segments", "words"} <= response_fields(
+            spec, "post", path)
+        assert {"text/plain", "text/vtt"} <= set(
+            spec["paths"][path]["post"]["responses"]["200"]["content"])
+    for path in ("/v1/images/generations", "/v1/images/edits"):
+        assert {"created", "data"} <= response_fields(spec, "post", path)
 
 
 def test_transcription_equals_the_library(media: Served, whisper, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 try:
     import fastapi  # noqa: F401
@@ -33,15 +31,15 @@ from ggml_family.checks import is_loopback
 from .. import Engine
 from ._app import create_app
 from ._errors import APIError
-from ._llm import LLMService
-from ._llm import router as llm_router
+from ._protocols import ImageModel, SpeechModel
+from ._services import Services
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from .. import LLM
 
-__all__ = ["APIError", "Server", "is_loopback"]
+__all__ = ["APIError", "ImageModel", "Server", "SpeechModel", "is_loopback"]
 
 log = logging.getLogger("cyllama.server")
 
@@ -52,8 +50,10 @@ class Server:
     Parameters:
         llm: the language model (its weights; the server decodes in an :class:`Engine` of
             its own), for chat, completions and embeddings.
-        whisper: a ``cywhisper.Whisper``, for ``/v1/audio/transcriptions`` and translations.
-        sd: a ``cysd.StableDiffusion``, for ``/v1/images/generations`` and edits.
+        whisper: a ``cywhisper.Whisper`` (any :class:`SpeechModel`), for
+            ``/v1/audio/transcriptions`` and translations.
+        sd: a ``cysd.StableDiffusion`` (any :class:`ImageModel`), for
+            ``/v1/images/generations`` and edits.
         name, whisper_name, sd_name: the model names clients send (default: the file stems).
         n_parallel: LLM sequences decoded together (requests beyond wait for a free one).
         n_ctx: the context window of each sequence (default: the LLM's).
@@ -64,65 +64,25 @@ class Server:
     own threads, beside the LLM's batches).
     """
 
-    def __init__(self, llm: LLM | None = None, *, whisper: Any = None, sd: Any = None,
-                 name: str | None = None, whisper_name: str | None = None,
-                 sd_name: str | None = None, n_parallel: int = 4, n_ctx: int | None = None,
-                 api_key: str | None = None, cors_origins: Sequence[str] = ()) -> None:
+    def __init__(self, llm: LLM | None = None, *, whisper: SpeechModel | None = None,
+                 sd: ImageModel | None = None, name: str | None = None,
+                 whisper_name: str | None = None, sd_name: str | None = None,
+                 n_parallel: int = 4, n_ctx: int | None = None, api_key: str | None = None,
+                 cors_origins: Sequence[str] = ()) -> None:
         if llm is None and whisper is None and sd is None:
             raise ValueError("give the server at least one model: llm, whisper or sd")
-        self.started = time.time()
-        routers = []
-        self.engine = Engine(llm, n_parallel=n_parallel, n_ctx=n_ctx) if llm else None
-        self.llm_service = (LLMService(self.engine, name or Path(llm.path).stem)
-                            if llm is not None and self.engine is not None else None)
-        if self.llm_service is not None:
-            routers.append(llm_router(self.llm_service))
-        self.whisper_service = None
-        if whisper is not None:
-            from ._audio import WhisperService
-            from ._audio import router as audio_router
-
-            self.whisper_service = WhisperService(whisper, whisper_name or Path(whisper.path).stem)
-            routers.append(audio_router(self.whisper_service))
-        self.sd_service = None
-        if sd is not None:
-            from ._images import SDService
-            from ._images import router as images_router
-
-            model = next(iter(sd.paths.values()))
-            self.sd_service = SDService(sd, sd_name or Path(model).stem)
-            routers.append(images_router(self.sd_service))
-        names = [s.name for s in (self.llm_service, self.whisper_service, self.sd_service) if s]
-        if len(set(names)) != len(names):
-            raise ValueError(f"the models need different names, got {names}")
-        self.app: FastAPI = create_app(routers=routers, models=self._models,
-                                       health=self._health, api_key=api_key,
+        #: The engine decoding the LLM's requests (None without an LLM).
+        self.engine = (Engine(llm, n_parallel=n_parallel, n_ctx=n_ctx) if llm is not None
+                       else None)
+        try:
+            #: The models served, by kind.
+            self.services = Services.make(self.engine, whisper, sd, name=name,
+                                          whisper_name=whisper_name, sd_name=sd_name)
+        except BaseException:
+            self.close()
+            raise
+        self.app: FastAPI = create_app(self.services, api_key=api_key,
                                        cors_origins=cors_origins)
-
-    def _models(self) -> list[dict[str, Any]]:
-        def entry(service: Any, owner: str, **meta: Any) -> dict[str, Any]:
-            return {"id": service.name, "object": "model", "created": service.created,
-                    "owned_by": owner, "meta": meta}
-
-        out = []
-        if self.llm_service is not None and self.engine is not None:
-            out.append(entry(self.llm_service, "cyllama", kind="llm", n_ctx=self.engine.n_ctx,
-                             n_parallel=self.engine.n_parallel,
-                             description=self.engine.llm.description))
-        if (w := self.whisper_service) is not None:
-            out.append(entry(w, "cywhisper", kind="speech", type=w.whisper.model_type,
-                             multilingual=w.whisper.is_multilingual))
-        if (d := self.sd_service) is not None:
-            out.append(entry(d, "cysd", kind="image", size_multiple=d.sd.size_multiple,
-                             device=d.sd.device))
-        return out
-
-    def _health(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"uptime_s": round(time.time() - self.started, 1),
-                               "models": [m["id"] for m in self._models()]}
-        if self.engine is not None:
-            out["llm"] = self.engine.stats()
-        return out
 
     def close(self) -> None:
         """Stop the engine (requests still running end with an error)."""
@@ -139,7 +99,7 @@ class Server:
         sock.bind((host, port))
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if family == socket.AF_INET6 else host
-        served = ", ".join(f"{m['id']!r} ({m['meta']['kind']})" for m in self._models())
+        served = ", ".join(f"{m['id']!r} ({m['meta']['kind']})" for m in self.services.models())
         print(f"cyllama server: http://{shown}:{bound}/v1 serving {served}", file=sys.stderr,
               flush=True)
         config = uvicorn.Config(self.app, log_level=log_level, timeout_graceful_shutdown=5)

@@ -1,4 +1,5 @@
-"""The ASGI application: FastAPI routes, API-key check, CORS, and OpenAI-shaped errors."""
+"""The ASGI application: the routes of the models served, the API-key check, CORS, and
+OpenAI-shaped errors."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
+from . import _routes_models, _routes_text
 from ._errors import APIError
+from ._services import Services
 
 log = logging.getLogger("cyllama.server")
 
@@ -48,11 +51,15 @@ class _JSONBodies:
         await self.app(scope, receive, send)
 
 
-def create_app(*, routers: Sequence[Any], models: Callable[[], list[dict[str, Any]]],
-               health: Callable[[], dict[str, Any]], api_key: str | None = None,
+def create_app(services: Services, *, api_key: str | None = None,
                cors_origins: Sequence[str] = ()) -> FastAPI:
-    """The app serving ``routers`` (one per model kind), with ``/v1/models`` and ``/health``."""
-    app = FastAPI(title="cyllama server", docs_url="/docs", redoc_url=None)
+    """The app serving ``services``: the routes of each model kind, ``/v1/models`` and
+    ``/health``."""
+    # JSONResponse named (not FastAPI's default): responses are rendered by json.dumps, not
+    # by pydantic's JSON writer, which writes floats differently (1e-5 for 1e-05).
+    app = FastAPI(title="cyllama server", docs_url="/docs", redoc_url=None,
+                  default_response_class=JSONResponse)
+    app.state.services = services
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError) -> Response:
@@ -95,23 +102,24 @@ def create_app(*, routers: Sequence[Any], models: Callable[[], list[dict[str, An
                            allow_methods=["*"], allow_headers=["*"])
 
     app.add_middleware(_JSONBodies)
-    for r in routers:
-        app.include_router(r)
-
-    @app.get("/v1/models")
-    async def list_models() -> JSONResponse:
-        return JSONResponse({"object": "list", "data": models()})
-
-    @app.get("/v1/models/{name:path}")
-    async def get_model(name: str) -> JSONResponse:
-        for m in models():
-            if m["id"] == name:
-                return JSONResponse(m)
-        raise APIError(404, f"The model '{name}' does not exist", param="model",
-                       code="model_not_found")
-
-    @app.get("/health")
-    async def get_health() -> JSONResponse:
-        return JSONResponse({"status": "ok", **health()})
-
+    for router in _routers(services):
+        app.include_router(router)
     return app
+
+
+def _routers(services: Services) -> list[APIRouter]:
+    """The routes of the models served (those of speech and images are imported only then:
+    their multipart forms need python-multipart)."""
+    out = []
+    if services.llm is not None:
+        out.append(_routes_text.router)
+    if services.speech is not None:
+        from . import _routes_audio
+
+        out.append(_routes_audio.router)
+    if services.image is not None:
+        from . import _routes_images
+
+        out.append(_routes_images.router)
+    out.append(_routes_models.router)
+    return out

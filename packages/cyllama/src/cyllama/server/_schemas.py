@@ -1,5 +1,6 @@
 """Request bodies of the OpenAI API, as pydantic models: their validation is the server's first
-line against malformed requests (a failure becomes a 400 naming the field).
+line against malformed requests (a failure becomes a 400 naming the field). (The multipart
+forms of audio and image edits are their routes' parameters.)
 
 Fields the API defines and this server does not use are accepted and ignored (clients send
 them); llama.cpp-style sampling extensions (``top_k``, ``min_p``, ``repeat_penalty``) are
@@ -81,7 +82,7 @@ class ChatMessage(_Body):
     tool_call_id: str | None = None
 
 
-class _Sampling(_Body):
+class CompletionBase(_Body):
     """What chat and text completions share."""
 
     model: str
@@ -103,7 +104,7 @@ class _Sampling(_Body):
     repeat_penalty: Annotated[float, Field(gt=0)] = 1.0
 
 
-class ChatCompletionRequest(_Sampling):
+class ChatCompletionRequest(CompletionBase):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_completion_tokens: Annotated[int, Field(ge=0)] | None = None
     logprobs: bool = False
@@ -114,7 +115,7 @@ class ChatCompletionRequest(_Sampling):
     parallel_tool_calls: bool | None = None
 
 
-class CompletionRequest(_Sampling):
+class CompletionRequest(CompletionBase):
     prompt: str | Annotated[list[str], Field(min_length=1)] | Annotated[
         list[int], Field(min_length=1)]
     logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
@@ -131,3 +132,21 @@ class EmbeddingRequest(_Body):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[int, Field(ge=1)] | None = None
     user: str | None = None
+
+
+class ImageRequest(_Body):
+    model: str
+    prompt: Annotated[str, Field(min_length=1, max_length=8000)]
+    n: Annotated[int, Field(ge=1, le=10)] = 1
+    size: str = "512x512"
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None
+    # stable-diffusion.cpp's settings, as documented extensions
+    negative_prompt: str = ""
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    steps: Annotated[int, Field(ge=1, le=150)] | None = None
+    cfg_scale: Annotated[float, Field(ge=0, le=100)] | None = None
+    sampler: str | None = None
+    scheduler: str | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import invalid
+from ._responses import ToolCall
 from ._schemas import ChatCompletionRequest, ToolChoice
 
 _INSTRUCTIONS = """You can call tools. Reply with one JSON object only.
@@ -96,7 +97,7 @@ class ToolPlan:
                 out.append(dict(text))
         return out
 
-    def reply(self, text: str) -> tuple[str | None, list[dict[str, Any]] | None]:
+    def reply(self, text: str) -> tuple[str | None, list[ToolCall] | None]:
         """(content, tool_calls) of a constrained reply; a reply cut short (max_tokens) is
         returned as content."""
         try:
