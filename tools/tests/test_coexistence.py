@@ -3,8 +3,8 @@
 Another binding (llama-cpp-python, a stable-diffusion wheel ...) may have loaded its own ggml
 with global symbol binding before ours. Every family package must keep using the family ggml
 (the foreign one exports every name ggml declares, and aborts on any call: the family's names
-carry the fingerprint, see tools/family/symbols.py) and share one registry, one CPU backend and
-one plugin: the fake backend is loaded once and serves cyllama and cywhisper alike.
+carry the fingerprint, see packages/ggml-family/native/symbols.py) and share one registry, one
+CPU backend and one plugin: the fake backend is loaded once and serves cyllama and cywhisper alike.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pytest
 cyllama = pytest.importorskip("cyllama")
 cywhisper = pytest.importorskip("cywhisper")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from fake_plugin import build_fake_backend, plugin_env, write_plugin  # noqa: E402
 from tiny_llama import tiny_llama  # noqa: E402
 from tiny_whisper import tiny_whisper  # noqa: E402
@@ -30,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def ggml_names() -> list[str]:
     """Every name the pinned ggml declares for export, as a foreign ggml would export them."""
-    sys.path.insert(0, str(ROOT / "tools" / "family"))
-    import symbols
+    import symbols  # packages/ggml-family/native: pytest's pythonpath
 
     ggml_dir = Path(subprocess.run([sys.executable, str(ROOT / "tools" / "upstream.py"), "path",
                                     "llama.cpp"], capture_output=True, text=True,

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from cycles import rss_growth
 
 # malloc'ed blocks the size of a tensor: freed ones stay in glibc's arenas unless trimmed

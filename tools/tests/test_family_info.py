@@ -17,7 +17,6 @@ import pytest
 cyllama = pytest.importorskip("cyllama")
 pytest.importorskip("cywhisper")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from fake_plugin import fake_backend_for, plugin_env, write_plugin  # noqa: E402
 
 

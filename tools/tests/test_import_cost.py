@@ -12,12 +12,9 @@ import json
 import subprocess
 import sys
 from importlib.util import find_spec
-from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import import_time
+import pytest
 
 HOSTS = [h for h in import_time.HOSTS if find_spec(h)]
 pytestmark = pytest.mark.skipif(not HOSTS, reason="no family host is installed")

@@ -25,9 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT = ROOT / "tools" / "release" / "audit.py"
-sys.path.insert(0, str(AUDIT.parent))
 pytest.importorskip("elftools")
-import audit  # noqa: E402
+import audit  # noqa: E402 (tools/release: pytest's pythonpath)
 
 FP = "0123456789ab"
 OTHER = "ba9876543210"

@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import upstream
+import upstream  # tools/: pytest's pythonpath
 
 
 def make_sdist(path: Path, files: dict[str, str], mtime: int = 0) -> str:

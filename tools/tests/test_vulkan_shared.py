@@ -6,15 +6,11 @@ mapped once.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("cyllama")
 pytest.importorskip("cywhisper")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from tiny_llama import tiny_llama
 from tiny_whisper import tiny_whisper
 from vulkan_plugin import lavapipe_env, run_json, vulkan_site

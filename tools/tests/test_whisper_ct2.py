@@ -4,13 +4,10 @@ it was made from (the tiny fixture, fused and renamed the way CTranslate2 stores
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import tiny_whisper
 from _whisper_format import mel_filters, read_model
 from whisper_ct2 import ConversionError, _byte_decoder, convert

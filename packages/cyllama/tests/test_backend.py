@@ -100,7 +100,6 @@ def test_every_cpu_variant_that_scores_runs_int8_kernels() -> None:
     """Each CPU module the scorer calls runnable here really runs a quantized prompt: Q8_0
     weights take the int8 kernels (VNNI, AMX tiles) where they exist. On a Sapphire Rapids the
     pinned AMX code used to die with SIGILL (tools/patches/llama.cpp/0001)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
     from tiny_llama import tiny_llama
 
     model = tiny_llama(q8_0=True)

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 from cyllama import _core
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
 from fake_plugin import BuiltBackend, fake_backend_for, plugin_env, write_plugin
 from second_host import second_host
 

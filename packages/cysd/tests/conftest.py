@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tools" / "fixtures"))
 
 import cysd  # noqa: E402
 from tiny_sd import tiny_esrgan, tiny_lora, tiny_sd  # noqa: E402

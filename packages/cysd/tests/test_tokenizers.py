@@ -66,17 +66,11 @@ def test_model_load_reads_the_vocabulary_through_python(
 def test_vocabulary_bytes_are_upstreams() -> None:
     """Every installed vocabulary (cysd's, and cysd-tokenizers' when installed) has the bytes of
     upstream's compiled-in array, where the pinned source is at hand."""
-    import sys
-
     repo = Path(__file__).resolve().parents[3]
     vocab = repo / ".upstream" / "stable-diffusion.cpp" / "src" / "tokenizers" / "vocab"
     if not (vocab / "clip_t5.hpp").is_file():
         pytest.skip("the pinned stable-diffusion.cpp source is not unpacked here")
-    sys.path.insert(0, str(repo / "packages" / "cysd" / "csrc"))
-    try:
-        import tokenizer_data
-    finally:
-        sys.path.pop(0)
+    import tokenizer_data  # csrc/: pytest's pythonpath
     headers: dict[str, str] = {}
     for name in _tokenizers.available():
         file, array = tokenizer_data.ARRAYS[name]

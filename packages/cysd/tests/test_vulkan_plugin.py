@@ -19,10 +19,8 @@ difference below 48 and a PSNR above 35 dB, while the image of another seed diff
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
 from gpu_compare import assert_close_image, sd_code
 from vulkan_plugin import lavapipe_env, run_json, vulkan_site
 

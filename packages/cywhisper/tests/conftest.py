@@ -3,7 +3,6 @@ in every accepted form (the real model of the tests marked ``model`` is test_mod
 
 from __future__ import annotations
 
-import sys
 import wave
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tools" / "fixtures"))
 
 from tiny_whisper import tiny_whisper  # noqa: E402
 

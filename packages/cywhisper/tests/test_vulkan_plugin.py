@@ -11,10 +11,8 @@ the latter; both are lavapipe's limits, not the plugin's.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
 from gpu_compare import assert_same_transcripts, whisper_code
 from vulkan_plugin import lavapipe_env, run_json, vulkan_site
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 from cyllama import _core
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "fixtures"))
 from fake_plugin import fake_backend_for, plugin_env
 from standin_driver import cuda_plugin_site, standin_libcuda
 
