@@ -18,7 +18,7 @@ cywhisper = pytest.importorskip("cywhisper")
 cysd = pytest.importorskip("cysd")
 Image = pytest.importorskip("PIL.Image")
 
-import speech  # noqa: E402 (tools/fixtures, on the path from conftest)
+import speech  # noqa: E402 (tools/fixtures: pytest's pythonpath)
 from tiny_sd import tiny_sd  # noqa: E402
 from tiny_whisper import tiny_whisper  # noqa: E402
 
