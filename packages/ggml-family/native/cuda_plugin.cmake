@@ -8,7 +8,7 @@
 # GGML_CUDA_PLUGIN_ARCHS: a CMake CUDA architecture list (development default 90-real), or
 # `release` for the release list of the major version (docs/cuda.md has the sizes).
 include_guard(GLOBAL)
-include(family)
+include("${CMAKE_CURRENT_LIST_DIR}/family.cmake")
 
 function(ggml_family_cuda_plugin major package)
   # The release architectures. CUDA 12 (R525+ drivers): machine code for Ampere/Ada (sm_80 code
