@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ggml_family
 import pytest
 
 cyllama = pytest.importorskip("cyllama")
@@ -45,7 +46,8 @@ def test_info_shows_both_hosts_one_cpu_backend_and_the_plugin(tmp_path: Path) ->
     text = info(site)
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert lines[0].startswith("ggml-family ") and "(family API 1)" in lines[0]
+    family = ggml_family
+    assert lines[0] == f"ggml-family {family.__version__} (family API {family.FAMILY_API})"
     assert any(line.startswith(f"  cyllama {cyllama.__version__}: ggml ") for line in lines)
     assert any(line.startswith("  cywhisper ") for line in lines)
     build = next(line for line in lines if line.startswith("ggml "))
