@@ -236,6 +236,7 @@ def build_plugin(carry: Path, site: Path, work: Path, report: Report, gpu: bool,
     build = work / "plugin-build"
     cmake = ["cmake", "-S", str(tree), "-B", str(build), "-G", "Ninja",
              "-DCMAKE_BUILD_TYPE=Release", "-DSKBUILD_PROJECT_NAME=ggml_cuda13_plugin",
+             "-DGGML_FAMILY_NATIVE=_family",  # what its pyproject sets for an sdist build
              "-DGGML_FAMILY_CPU=host", "-DGGML_CUDA_PLUGIN_ARCHS=90-real",
              f"-DGGML_CUDA_COMPRESSION_MODE={mode}", f"-DPython_EXECUTABLE={sys.executable}"]
     nvcc = nvcc_path()

@@ -27,20 +27,22 @@ import tarfile
 from pathlib import Path
 from typing import NoReturn
 
+from audit import load_rules
 from vulkan_wheel import check_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 RUNTIME = "ggml-family"
-HOSTS = ("cyllama", "cywhisper", "cysd")
+# Every distribution the release publishes and its kind: release.toml's [packages].
+PACKAGES = {name: rules["kind"] for name, rules in load_rules()["packages"].items()}
+HOSTS = tuple(name for name, kind in PACKAGES.items() if kind == "host")
 # The CUDA plugins and the cuBLAS each one builds against (installed here when built here).
 CUDA_PLUGINS = {"ggml-cuda12-plugin": "nvidia-cublas-cu12>=12.4,<13",
                 "ggml-cuda13-plugin": "nvidia-cublas>=13.0,<14"}
 # Distributions whose folder is not packages/<name>: the two builds of packages/ggml-cuda-plugin.
 PACKAGE_DIRS = {"ggml-cuda12-plugin": "packages/ggml-cuda-plugin/cuda12",
                 "ggml-cuda13-plugin": "packages/ggml-cuda-plugin/cuda13"}
-# Every distribution the release publishes, in build order.
-RELEASE = (RUNTIME, *HOSTS, "cysd-tokenizers", *CUDA_PLUGINS, "ggml-vulkan-plugin")
+RELEASE = tuple(PACKAGES)
 
 
 def fail(message: str) -> NoReturn:
