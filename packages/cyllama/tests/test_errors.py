@@ -175,6 +175,32 @@ def test_invalid_training_context_with_n_ctx_0(tmp_path: Path) -> None:
         LLM(path, n_ctx=0, n_threads=1)
 
 
+def _with_value(model: Path, out: Path, key: str, value: int) -> Path:
+    """A copy of ``model`` whose integer metadata ``key`` holds ``value`` (same type, in place)."""
+    import gguf
+
+    out.write_bytes(model.read_bytes())
+    reader = gguf.GGUFReader(out, "r+")
+    field = reader.fields[key]
+    field.parts[field.data[0]][0] = value
+    reader.data.flush()
+    del reader
+    return out
+
+
+@pytest.mark.parametrize("value", [0, 513, 2**31, 2**32 - 1])
+def test_a_block_count_out_of_range_names_the_key(tmp_path: Path, tiny_model: Path,
+                                                  value: int) -> None:
+    """0 layers or more than LLAMA_MAX_LAYERS (512) aborted in llama.cpp's loader
+    (GGML_ASSERT); llama.cpp patch 0007 makes it a load error."""
+    bad = _with_value(tiny_model, tmp_path / "layers.gguf", "llama.block_count", value)
+    with pytest.raises(ModelLoadError, match=rf"llama\.block_count = {value} is out of range: "
+                                             r"a model has 1 to 512 layers"):
+        LLM(bad, n_threads=1)
+    with LLM(tiny_model, n_ctx=64, n_threads=1) as llm:  # the process lives on
+        assert llm.generate("the", max_tokens=2).text
+
+
 def test_absurd_engine_size_is_refused(llm: LLM) -> None:
     with pytest.raises(ValueError, match=r"\(n_ctx per sequence x n_parallel\) for 256 "
                                          r"sequences needs"):

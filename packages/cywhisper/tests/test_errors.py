@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,41 @@ def test_missing_and_bad_model_files(tmp_path: Path, tiny_model: Path) -> None:
     corrupt.write_bytes(data[:4] + b"\xff" * 44 + data[48:])  # absurd hyper-parameters
     with pytest.raises(ModelLoadError):
         Whisper(corrupt)
+
+
+# The header's int32 fields after the magic, in order (whisper.cpp's whisper_hparams).
+HEADER = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+          "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype")
+
+
+def _with_field(model: Path, out: Path, name: str, value: int) -> Path:
+    data = bytearray(model.read_bytes())
+    struct.pack_into("<i", data, 4 + 4 * HEADER.index(name), value)
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("name", HEADER[:-1])
+def test_a_header_count_out_of_range_names_the_field(tmp_path: Path, tiny_model: Path,
+                                                     name: str) -> None:
+    for value in (0, -1, 2**31 - 1, -(2**31), 1_000_000):
+        bad = _with_field(tiny_model, tmp_path / f"{name}.bin", name, value)
+        with pytest.raises(ModelLoadError, match=rf"invalid header: {name} is {value}, not 1 to"):
+            Whisper(bad)
+
+
+@pytest.mark.parametrize("ftype", [-1, 4, 5, 999, 16385, 65535, 2**20, 2**31 - 1, -(2**31)])
+def test_a_header_ftype_that_is_no_ggml_file_type_is_a_load_error(tmp_path: Path,
+                                                                   tiny_model: Path,
+                                                                   ftype: int) -> None:
+    """It used to abort the process in ggml (GGML_ASSERT(wtype != GGML_TYPE_COUNT)): a mutation
+    fuzzer found ftype 16385; whisper.cpp patch 0002 checks it first."""
+    bad = _with_field(tiny_model, tmp_path / "ftype.bin", "ftype", ftype)
+    kind = int(math.fmod(ftype, 1000))  # whisper.cpp's ftype % GGML_QNT_VERSION_FACTOR
+    with pytest.raises(ModelLoadError, match=rf"bad ftype value {kind}: the header's ftype "
+                                             rf"{ftype} is not a ggml file type"):
+        Whisper(bad)
+    assert Whisper(tiny_model).transcribe(tone(1.0)).text is not None  # the process lives on
 
 
 @pytest.mark.parametrize(

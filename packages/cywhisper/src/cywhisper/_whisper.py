@@ -28,6 +28,15 @@ _MIN_SECONDS = 0.1  # whisper.cpp refuses shorter input
 Progress = Callable[[int], object]
 
 
+# A whisper.cpp file's header: its eleven int32 fields in order, with the largest value each
+# may take (whisper.cpp trusts them all: a count of 2^31 is an allocation of that size); ftype
+# (a ggml file type, plus 1000 per quantisation version) is checked by whisper.cpp itself.
+_HPARAMS = {"n_vocab": 999_999, "n_audio_ctx": 99_999, "n_audio_state": 99_999,
+            "n_audio_head": 99_999, "n_audio_layer": 99_999, "n_text_ctx": 99_999,
+            "n_text_state": 99_999, "n_text_head": 99_999, "n_text_layer": 99_999,
+            "n_mels": 99_999, "ftype": 0}
+
+
 def _walk_model(p: Path) -> None:
     """Check a whisper.cpp file's structure up to its last byte (whisper.cpp's loader does not
     notice short reads: a truncated file would load as an "empty model for testing")."""
@@ -41,11 +50,14 @@ def _walk_model(p: Path) -> None:
     with p.open("rb") as f:
         need(48, "header")
         f.seek(4)
-        hp = struct.unpack("<11i", f.read(44))
-        if not (0 < hp[0] < 1_000_000 and all(0 < v < 100_000 for v in hp[1:10])):
-            raise ModelLoadError(f"model file {p} has an invalid header (hyper-parameters {hp})")
+        hp = dict(zip(_HPARAMS, struct.unpack("<11i", f.read(44)), strict=True))
+        for name, limit in _HPARAMS.items():  # ftype: whisper.cpp's own check (our patch)
+            if limit and not 0 < hp[name] <= limit:
+                raise ModelLoadError(f"model file {p} has an invalid header: {name} is "
+                                     f"{hp[name]}, not 1 to {limit}")
         # (whisper.cpp reshapes by width / heads without checking: an abort in the graph.)
-        for width, heads, part in ((hp[2], hp[3], "audio"), (hp[6], hp[7], "text")):
+        for part in ("audio", "text"):
+            width, heads = hp[f"n_{part}_state"], hp[f"n_{part}_head"]
             if width % heads:
                 raise ModelLoadError(f"model file {p} has an invalid header: the {part} width "
                                      f"{width} is not a multiple of its {heads} heads")
@@ -57,7 +69,7 @@ def _walk_model(p: Path) -> None:
         f.seek(4 * n_mel * n_fft, 1)
         need(4, "vocabulary")
         (n_vocab,) = struct.unpack("<i", f.read(4))
-        if not 0 <= n_vocab <= hp[0]:
+        if not 0 <= n_vocab <= hp["n_vocab"]:
             raise ModelLoadError(f"model file {p} has an invalid vocabulary size {n_vocab}")
         start = f.tell()  # the tokens are walked in memory: 50k seeks cost ~100 ms
         buf = f.read(min(size - start, n_vocab * 260))
