@@ -154,13 +154,15 @@ def models(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def fuzz(session: nox.Session) -> None:
-    """Mutation fuzzing (tools/fuzz): 500 generated cases of every format the family reads.
+    """Fuzzing (tools/fuzz): 500 random mutations of every format, then the structure sweep.
 
     Each case must end in a typed error or a clean run; names any that kills, hangs or raises
-    untyped. ``-- --cases N --formats a,b``; ``-- --show FORMAT:I --write F`` writes one out."""
+    untyped. The sweep sets every header field in turn to each boundary value. With arguments
+    only that run: ``-- --cases N --formats a,b``, ``-- --sweep``, ``-- --show FORMAT:I``."""
     for pkg in HOSTS:
         install_package(session, pkg, "[test]")
-    session.run("python", "tools/fuzz/fuzz.py", *session.posargs)
+    for args in [session.posargs] if session.posargs else [[], ["--sweep"]]:
+        session.run("python", "tools/fuzz/fuzz.py", *args)
 
 
 @nox.session(default=False)

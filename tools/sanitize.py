@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The sanitizer run of ``nox -s sanitize``: the hosts' test suites and a fuzz slice against the
-hosts built with AddressSanitizer and UndefinedBehaviorSanitizer (GCC; the session builds and
-installs them). Any report ends the process that made it, so it fails its test or fuzz case.
-Every suite runs, whatever an earlier one did; then the reports (build/sanitize/reports/) are
-printed, and the exit status is 1 if anything failed or reported.
+"""The sanitizer run of ``nox -s sanitize``: the hosts' test suites, a fuzz slice and the
+structure sweep (tools/fuzz/sweep.py) against the hosts built with AddressSanitizer and
+UndefinedBehaviorSanitizer (GCC; the session builds and installs them). Any report ends the
+process that made it, so it fails its test or fuzz case. Every suite runs, whatever an earlier
+one did; then the reports (build/sanitize/reports/) are printed, and the exit status is 1 if
+anything failed or reported.
 
     python tools/sanitize.py [--fuzz-cases N] [PYTEST ARGS...]
 """
@@ -59,6 +60,7 @@ def main() -> int:
                   "no:cacheprovider", *pytest_args] for pkg in HOSTS}
     if opts.fuzz_cases:
         runs["fuzz"] = [sys.executable, "tools/fuzz/fuzz.py", "--cases", str(opts.fuzz_cases)]
+        runs["sweep"] = [sys.executable, "tools/fuzz/fuzz.py", "--sweep"]
     failed = []
     for name, command in runs.items():
         print(f"sanitize> {shlex.join(command)}", flush=True)

@@ -10,6 +10,11 @@ recorded and a new worker goes on with the next one.
     python tools/fuzz/fuzz.py                       # every format, 500 cases each
     python tools/fuzz/fuzz.py --cases 100 --formats gguf-llama,gbnf
     python tools/fuzz/fuzz.py --show gguf-llama:123 --write case.bin   # one case, to debug
+    python tools/fuzz/fuzz.py --sweep               # every header field at each boundary value
+    python tools/fuzz/fuzz.py --sweep-once          # every header field once (the CI's slice)
+
+The sweep (sweep.py) is structure-aware, deterministic and exhaustive: each case sets one field
+of a format's base input (found by walking it as its loader does) to one boundary value.
 
 Prints one line per format with its counts and exits 1 on any death, hang or untyped error,
 naming the cases.
@@ -32,6 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "fixtures"))
 
 import formats  # noqa: E402 (after the path)
+import sweep  # noqa: E402
 
 
 @dataclass
@@ -54,9 +60,9 @@ class Tally:
 class Worker:
     """A child process running the cases of one format, fed indices on stdin."""
 
-    def __init__(self, fmt: str, seed: int) -> None:
+    def __init__(self, fmt: str, seed: int, mode: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(HERE / "worker.py"), fmt, str(seed)],
+            [sys.executable, "-u", str(HERE / "worker.py"), fmt, str(seed), mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             # GGML_NO_BACKTRACE: an abort ends the worker without starting gdb on it.
             env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1",
@@ -107,13 +113,20 @@ class Worker:
                 f.close()
 
 
-def fuzz_format(fmt: str, cases: int, seed: int, timeout: float) -> Tally:
-    tally = Tally(fmt)
+def describe(fmt: str, seed: int, mode: str, index: int) -> str:
+    """What case ``index`` of a format is, in the mode's cases (random, sweep, sweep-once)."""
+    if mode == "random":
+        return formats.describe(fmt, seed, index)
+    return sweep.case(fmt, index, once=mode == "sweep-once")[1]
+
+
+def fuzz_format(fmt: str, cases: int, seed: int, timeout: float, mode: str = "random") -> Tally:
+    tally = Tally(fmt if mode == "random" else f"{fmt} ({mode})")
     t0 = time.perf_counter()
     worker: Worker | None = None
     for i in range(cases):
         if worker is None:
-            worker = Worker(fmt, seed)
+            worker = Worker(fmt, seed, mode)
         outcome, detail = worker.run(i, timeout)
         tally.cases += 1
         if outcome == "ok":
@@ -123,7 +136,7 @@ def fuzz_format(fmt: str, cases: int, seed: int, timeout: float) -> Tally:
             kind = detail.split(":", 1)[0]
             tally.kinds[kind] = tally.kinds.get(kind, 0) + 1
         else:
-            tally.bad.append(f"{fmt}:{i} ({formats.describe(fmt, seed, i)}): {outcome}: "
+            tally.bad.append(f"{fmt}:{i} ({describe(fmt, seed, mode, i)}): {outcome}: "
                              f"{detail}")
             if outcome in ("died", "hang"):
                 worker.close()
@@ -136,28 +149,44 @@ def fuzz_format(fmt: str, cases: int, seed: int, timeout: float) -> Tally:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=500, help="cases per format")
-    ap.add_argument("--formats", default=",".join(formats.FORMATS),
-                    help=f"comma-separated, of: {', '.join(formats.FORMATS)}")
+    ap.add_argument("--cases", type=int, default=None,
+                    help="cases per format (random: default 500; sweep: at most this many)")
+    ap.add_argument("--formats", default=None,
+                    help=f"comma-separated, of: {', '.join(formats.FORMATS)} (default: all; "
+                         f"the sweep has {', '.join(sweep.FORMATS)})")
+    modes = ap.add_mutually_exclusive_group()
+    modes.add_argument("--sweep", action="store_const", const="sweep", dest="mode",
+                       help="the structure-aware sweep instead of random mutations")
+    modes.add_argument("--sweep-once", action="store_const", const="sweep-once", dest="mode",
+                       help="the sweep with one value per field")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per case")
     ap.add_argument("--show", metavar="FORMAT:INDEX", help="describe one case (and --write it)")
     ap.add_argument("--write", type=Path, help="with --show: write the case's input there")
     args = ap.parse_args(argv)
+    mode = args.mode or "random"
+    known = formats.FORMATS if mode == "random" else sweep.FORMATS
     if args.show:
         fmt, _, index = args.show.partition(":")
-        print(formats.describe(fmt, args.seed, int(index)))
+        print(describe(fmt, args.seed, mode, int(index)))
         if args.write:
-            args.write.write_bytes(formats.case_bytes(fmt, args.seed, int(index)))
+            data = (formats.case_bytes(fmt, args.seed, int(index)) if mode == "random"
+                    else sweep.case(fmt, int(index), once=mode == "sweep-once")[0])
+            args.write.write_bytes(data)
             print(f"written to {args.write}")
         return 0
-    chosen = [f for f in args.formats.split(",") if f]
-    unknown = [f for f in chosen if f not in (*formats.FORMATS, "selftest")]
+    chosen = [f for f in (args.formats or ",".join(known)).split(",") if f]
+    unknown = [f for f in chosen if f not in (*known, "selftest")]
     if unknown:
-        ap.error(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(formats.FORMATS)}")
+        ap.error(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(known)}")
     failures = []
     for fmt in chosen:
-        tally = fuzz_format(fmt, args.cases, args.seed, args.timeout)
+        if mode == "random":
+            cases = 500 if args.cases is None else args.cases
+        else:
+            cases = sweep.count(fmt, once=mode == "sweep-once")
+            cases = cases if args.cases is None else min(cases, args.cases)
+        tally = fuzz_format(fmt, cases, args.seed, args.timeout, mode)
         print(tally.line(), flush=True)
         failures += tally.bad
     for f in failures:

@@ -3,7 +3,10 @@ on stdout: ``ok``, ``error <Type>: <message>`` (a typed exception) or ``untyped 
 (any other exception: a bug in our Python layer). A signal or an abort ends the process, which
 the driver (fuzz.py) records against the case it was running.
 
-    python tools/fuzz/worker.py FORMAT SEED
+    python tools/fuzz/worker.py FORMAT SEED [random|sweep|sweep-once]
+
+``sweep`` and ``sweep-once`` take the cases of the structure-aware sweep (sweep.py) instead of
+the seeded mutations.
 """
 
 from __future__ import annotations
@@ -21,26 +24,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "fixtures"))
 
 import formats  # noqa: E402
+import sweep  # noqa: E402
 
 
 def typed_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions a bad input may raise: the hosts' own, and the documented built-ins
-    (ValueError covers ContextOverflowError, AudioError and ImageError)."""
-    import cyllama
-    out: list[type[BaseException]] = [cyllama.ModelLoadError, cyllama.ComputeError,
-                                      cyllama.BackendError, ValueError, TypeError,
-                                      FileNotFoundError]
-    try:
-        import cywhisper
-        out += [cywhisper.ModelLoadError, cywhisper.ComputeError]
-    except ImportError:
-        pass
-    try:
-        import cysd
-        out += [cysd.ModelLoadError, cysd.ComputeError]
-    except ImportError:
-        pass
-    return tuple(out)
+    """The exceptions a bad input may raise: the family's (every host's derive from them), and
+    the documented built-ins (ValueError covers ContextOverflowError, AudioError, ImageError)."""
+    import ggml_family
+    return (ggml_family.GgmlError, ValueError, TypeError, FileNotFoundError)
 
 
 def action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
@@ -142,6 +133,13 @@ def sd_action(fmt: str, workdir: Path) -> Callable[[bytes], None]:
 
 def main() -> int:
     fmt, seed = sys.argv[1], int(sys.argv[2])
+    mode = sys.argv[3] if len(sys.argv) > 3 else "random"
+
+    def case_bytes(index: int) -> bytes:
+        if mode == "random":
+            return formats.case_bytes(fmt, seed, index)
+        return sweep.case(fmt, index, once=mode == "sweep-once")[0]
+
     # Answers go to the original stdout; whatever native code prints goes to stderr, so it
     # cannot be taken for an answer.
     answers = os.fdopen(os.dup(1), "w", buffering=1)
@@ -150,7 +148,7 @@ def main() -> int:
         run: Any = action(fmt, Path(d))
         typed = typed_errors()
         for line in sys.stdin:
-            data = formats.case_bytes(fmt, seed, int(line))
+            data = case_bytes(int(line))
             try:
                 run(data)
             except typed as e:

@@ -31,3 +31,18 @@ def test_a_slice_of_every_format() -> None:
     import formats  # tools/fuzz: pytest's pythonpath
     assert len([ln for ln in out.stdout.splitlines() if " 100 cases: " in ln]) \
         == len(formats.FORMATS) == 10
+
+
+def test_the_whole_sweep() -> None:
+    """Every header field of every swept format (whisper.cpp's, GGUF's for llama, LoRA and
+    stable-diffusion.cpp files) at each of its boundary values: typed errors or runs only."""
+    import sweep
+    out = subprocess.run([sys.executable, str(FUZZ), "--sweep"], capture_output=True,
+                         text=True, timeout=900)
+    print(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    for fmt in sweep.FORMATS:
+        (line,) = [ln for ln in lines if ln.startswith(f"{fmt} (sweep)")]
+        assert f" {sweep.count(fmt):d} cases: " in line and " 0 failures " in line, line
+    assert sweep.count("whisper-model", once=True) >= 11 + 2 + 1  # header, mel, vocabulary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -83,7 +84,7 @@ def test_prompt_longer_than_context(tiny_model: Path) -> None:
 def test_bad_parameters(tiny_model: Path, kwargs: dict[str, object], error: type,
                         message: str) -> None:
     with pytest.raises(error, match=message):
-        LLM(tiny_model, **kwargs)  # type: ignore[arg-type]
+        LLM(tiny_model, **kwargs)
 
 
 def test_bad_max_tokens(llm: LLM) -> None:
@@ -175,8 +176,8 @@ def test_invalid_training_context_with_n_ctx_0(tmp_path: Path) -> None:
         LLM(path, n_ctx=0, n_threads=1)
 
 
-def _with_value(model: Path, out: Path, key: str, value: int) -> Path:
-    """A copy of ``model`` whose integer metadata ``key`` holds ``value`` (same type, in place)."""
+def _with_value(model: Path, out: Path, key: str, value: float) -> Path:
+    """A copy of ``model`` whose scalar metadata ``key`` holds ``value`` (same type, in place)."""
     import gguf
 
     out.write_bytes(model.read_bytes())
@@ -199,6 +200,18 @@ def test_a_block_count_out_of_range_names_the_key(tmp_path: Path, tiny_model: Pa
         LLM(bad, n_threads=1)
     with LLM(tiny_model, n_ctx=64, n_threads=1) as llm:  # the process lives on
         assert llm.generate("the", max_tokens=2).text
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("-inf"), float("inf")])
+def test_a_norm_epsilon_that_is_negative_or_not_finite_names_the_key(
+        tmp_path: Path, tiny_model: Path, value: float) -> None:
+    """ggml's RMS norm asserts eps >= 0 when it computes: the first decode aborted (found by
+    the sweep, tools/fuzz/sweep.py); llama.cpp patch 0007 refuses it at load."""
+    key = "llama.attention.layer_norm_rms_epsilon"
+    bad = _with_value(tiny_model, tmp_path / "eps.gguf", key, value)
+    with pytest.raises(ModelLoadError, match=rf"{re.escape(key)} = \S+ is not a finite, "
+                                             r"non-negative epsilon"):
+        LLM(bad, n_threads=1)
 
 
 def test_absurd_engine_size_is_refused(llm: LLM) -> None:
