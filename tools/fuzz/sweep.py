@@ -20,7 +20,7 @@ from functools import cache
 import formats
 
 #: The formats with a sweep, in the order they run.
-FORMATS = ["gguf-llama", "gguf-lora", "gguf-sd", "whisper-model"]
+FORMATS = ["gguf-llama", "gguf-lora", "gguf-sd", "whisper-model", "wav"]
 
 # GGUF's value types (gguf.h): the scalars' struct codes, by type id; 8 is a string, 9 an array.
 _GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q",
@@ -56,7 +56,7 @@ def _values(f: Field, size: int) -> list[int | float]:
         values |= {2**31 - 1, 2**31, 2**32 - 1} if not signed else {2**31 - 1, -(2**31)}
     if f.kind.startswith("enum:"):
         values.add(int(f.kind[5:]))
-    if f.kind in ("count", "length"):
+    if f.kind in ("count", "length") and size <= hi:
         values.add(size)  # larger than the file can hold
     return sorted(v for v in values if lo <= v <= hi)
 
@@ -179,8 +179,28 @@ def _tensor_bytes(ttype: int, count: int) -> int:
     return count * (4 if ttype == 0 else 2)
 
 
+def wav_fields(data: bytes) -> list[Field]:
+    """A RIFF WAVE file: the RIFF size, then per chunk its size, and the fmt chunk's fields
+    (format tag, channels, sample rate, byte rate, block align, bits per sample)."""
+    out = [Field(4, "I", "length", "RIFF size")]
+    pos = 12
+    while pos + 8 <= len(data):
+        tag = data[pos:pos + 4].decode("latin-1")
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        out.append(Field(pos + 4, "I", "length", f"{tag!r} chunk size"))
+        if tag == "fmt ":
+            out += [Field(pos + 8, "H", "enum:4", "fmt format tag"),  # 1 PCM, 3 float
+                    Field(pos + 10, "H", "count", "fmt channels"),
+                    Field(pos + 12, "I", "count", "fmt sample rate"),
+                    Field(pos + 16, "I", "count", "fmt byte rate"),
+                    Field(pos + 20, "H", "count", "fmt block align"),
+                    Field(pos + 22, "H", "count", "fmt bits per sample")]
+        pos += 8 + size + (size & 1)
+    return out
+
+
 _WALKERS = {"gguf-llama": gguf_fields, "gguf-lora": gguf_fields, "gguf-sd": gguf_fields,
-            "whisper-model": whisper_fields}
+            "whisper-model": whisper_fields, "wav": wav_fields}
 
 
 @cache

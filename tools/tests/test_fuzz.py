@@ -34,8 +34,8 @@ def test_a_slice_of_every_format() -> None:
 
 
 def test_the_whole_sweep() -> None:
-    """Every header field of every swept format (whisper.cpp's, GGUF's for llama, LoRA and
-    stable-diffusion.cpp files) at each of its boundary values: typed errors or runs only."""
+    """Every header field of every swept format (whisper.cpp's, WAV's, GGUF's for llama, LoRA
+    and stable-diffusion.cpp files) at each of its boundary values: typed errors or runs only."""
     import sweep
     out = subprocess.run([sys.executable, str(FUZZ), "--sweep"], capture_output=True,
                          text=True, timeout=900)

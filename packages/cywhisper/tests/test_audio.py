@@ -87,6 +87,22 @@ def test_bad_sources(tmp_path: Path) -> None:
         load_audio(cut)
 
 
+@pytest.mark.parametrize("rate", [0, 1, 999, 768_001, 2**32 - 1])
+def test_a_sample_rate_no_audio_has_is_refused(tmp_path: Path, rate: int) -> None:
+    """A WAV header's rate of 0 divided by zero and 1 Hz resampled to 16,000 times the length
+    (found by the structure sweep, tools/fuzz/sweep.py): both are AudioErrors naming it."""
+    data = bytearray(write_wav(tmp_path / "a.wav", tone(0.2)).read_bytes())
+    struct.pack_into("<I", data, 24, rate)  # the fmt chunk's sample rate
+    bad = tmp_path / "rate.wav"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=rf"rate\.wav: its sample rate of {rate} Hz is not one "
+                                         r"audio has \(1000 to 768000 Hz\)"):
+        load_audio(bad)
+    if 0 < rate < 2**31:
+        with pytest.raises(ValueError, match=rf"sample_rate must be 1000 to 768000 Hz, got {rate}"):
+            load_audio(tone(0.1), sample_rate=rate)
+
+
 def test_other_formats_need_soundfile(tmp_path: Path) -> None:
     path = tmp_path / "a.flac"
     path.write_bytes(b"fLaC" + bytes(100))

@@ -23,6 +23,9 @@ from ._errors import AudioError
 __all__ = ["SAMPLE_RATE", "AudioInput", "load_audio"]
 
 SAMPLE_RATE = 16000
+# The sample rates audio may have (telephony's 8 kHz and below, studio rates up to 768 kHz): a
+# file claiming 1 Hz would be resampled to 16,000 times its length, and 0 Hz divide by zero.
+MIN_RATE, MAX_RATE = 1000, 768_000
 AudioInput = str | os.PathLike[str] | np.ndarray
 
 
@@ -132,6 +135,8 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
         rate = SAMPLE_RATE if sample_rate is None else sample_rate
         if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
             raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise ValueError(f"sample_rate must be {MIN_RATE} to {MAX_RATE} Hz, got {rate}")
         return _from_array(source, rate)
     if isinstance(source, bytes | bytearray | memoryview):
         raise TypeError("audio bytes are ambiguous: pass a path, or a NumPy array of samples")
@@ -153,4 +158,7 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
             data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         except Exception as e:  # soundfile raises its own LibsndfileError (a RuntimeError)
             raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    if not MIN_RATE <= int(rate) <= MAX_RATE:
+        raise AudioError(f"{path}: its sample rate of {int(rate)} Hz is not one audio has "
+                         f"({MIN_RATE} to {MAX_RATE} Hz): a corrupt header?")
     return _from_array(data, int(rate))
