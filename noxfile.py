@@ -105,7 +105,7 @@ def lint(session: nox.Session) -> None:
     path = {"MYPYPATH": os.pathsep.join((*(f"packages/{pkg}/src" for pkg in HOSTS), runtime))}
     session.run("mypy", "noxfile.py", "tools/upstream.py", "tools/cuda12_toolkit.py",
                 "tools/sanitize.py", *map(str, ROOT.glob("tools/fixtures/*.py")),
-                *map(str, ROOT.glob("tools/fuzz/*.py")), "tools/bench", "tools/family_check",
+                *map(str, ROOT.glob("tools/fuzz/*.py")), "tools/bench", "tools/upstream_check",
                 "tools/gpu", "tools/release", "packages/ggml-family/native/symbols.py", env=path)
     session.run("mypy", "-p", "ggml_family", env={"MYPYPATH": runtime})
     session.run("mypy", "packages/ggml-vulkan-plugin/src/ggml_vulkan_plugin")
@@ -136,10 +136,10 @@ def family(session: nox.Session) -> None:
     session.install("cmake", "ninja")
     session.run("python", "tools/upstream.py", "fetch")
     build = ROOT / "build" / "family-check"
-    session.run("cmake", "-S", "tools/family_check", "-B", str(build), "-G", "Ninja",
+    session.run("cmake", "-S", "tools/upstream_check", "-B", str(build), "-G", "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release", "-DGGML_FAMILY_CPU=host", env=_env())
     session.run("cmake", "--build", str(build), env=_env())
-    session.run("python", "tools/family_check/check.py", str(build))
+    session.run("python", "tools/upstream_check/check.py", str(build))
 
 
 @nox.session(default=False)

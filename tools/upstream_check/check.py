@@ -5,7 +5,7 @@ Each library is opened with RTLD_NOW (every symbol resolved up front), must need
 fingerprinted libggml-base, and must work through the shared registry: the best CPU module is
 loaded by path, then each library answers a call that goes through ggml.
 
-    python tools/family_check/check.py BUILD_DIR
+    python tools/upstream_check/check.py BUILD_DIR
 """
 
 from __future__ import annotations
