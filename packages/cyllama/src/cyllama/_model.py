@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,8 @@ class LoadedModel:
         self.core = _core.Model(str(self.path), n_gpu_layers, use_mmap, False, devices,
                                 bool(repack))
         self.n_vocab = int(self.core.n_vocab)
+        #: Whether a token ends generation (the extension's own method: it runs per token).
+        self.is_eog: Callable[[int], bool] = self.core.is_eog
         self.rng = random.Random(seed)  # seeds of sampled generations
 
     # -- contexts ---------------------------------------------------------------------------
@@ -125,9 +127,6 @@ class LoadedModel:
     def text_out(self, stops: tuple[str, ...]) -> TextOut:
         """What turns this model's generated tokens into text, cut at ``stops``."""
         return TextOut(self.core.token_to_piece, stops)
-
-    def is_eog(self, token: int) -> bool:
-        return bool(self.core.is_eog(token))
 
     # -- chat -------------------------------------------------------------------------------
 

@@ -83,8 +83,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
                              max_tokens=limit, prompt_param="messages", **options)
     head = _Head.new("chatcmpl", service.name)
     if body.stream:
-        usage = body.stream_options is not None and body.stream_options.include_usage
-        return _event_stream(_chat_chunks(runs, request, head, plan, usage=usage), runs)
+        return _event_stream(_chat_chunks(runs, request, head, plan, usage=_usage_asked(body)),
+                             runs)
     completions = await runs.results(request)
     if completions is None:
         return Response(status_code=499)  # the client left
@@ -198,8 +198,8 @@ async def completions(body: CompletionRequest, request: Request, service: LLMDep
         echo = prompt if isinstance(prompt, str) else engine.llm.detokenize(prompt)
     head = _Head.new("cmpl", service.name)
     if body.stream:
-        usage = body.stream_options is not None and body.stream_options.include_usage
-        return _event_stream(_text_chunks(runs, request, head, echo, usage=usage), runs)
+        return _event_stream(_text_chunks(runs, request, head, echo, usage=_usage_asked(body)),
+                             runs)
     results = await runs.results(request)
     if results is None:
         return Response(status_code=499)  # the client left
@@ -320,6 +320,11 @@ def _usage(completions: list[Completion]) -> Usage:
 
 def _sse(data: Mapping[str, Any]) -> bytes:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _usage_asked(body: ChatCompletionRequest | CompletionRequest) -> bool:
+    """Whether a streamed request asked for a last chunk with the usage."""
+    return body.stream_options is not None and body.stream_options.include_usage
 
 
 def _event_stream(chunks: AsyncIterator[bytes], runs: Generations) -> StreamingResponse:
